@@ -26,7 +26,9 @@ else
   fi
 fi
 
-KKEY=$( (cat "${frags[@]}" "$PROJ/scripts/kernel.sh"; echo "$TOOLCHAIN_KEY $srcid $VARIANT") | sha256sum | cut -c1-12)
+# Bump when the way the kernel is configured or built changes.
+KERNEL_RECIPE=1
+KKEY=$( (cat "${frags[@]}" "$TC/.versions"; echo "recipe=$KERNEL_RECIPE $srcid $VARIANT") | sha256sum | cut -c1-12)
 KB_IN="/cache/kbuild-$VARIANT-$KKEY"
 KB="$DAXFS_CACHE/kbuild-$VARIANT-$KKEY"
 mkdir -p "$PROJ/build"

@@ -1,0 +1,46 @@
+# daxfs — a DAX filesystem for persistent memory, in Rust for Linux.
+#
+#   make run    build everything, boot the VM with daxfs mounted -o dax on /mnt
+#               (CMD="..." runs a command there instead of a shell)
+#   make test   host tests + the in-VM suite (what CI runs)
+#
+# DEBUG=1 uses the KASAN + lockdep kernel variant.  KERNEL_SRC=/path builds
+# against your own Linux 7.3 tree.  Everything expensive is cached in
+# $${XDG_CACHE_HOME:-~/.cache}/daxfs (see docs/build.md).
+SHELL := /bin/bash
+DEBUG ?= 0
+KVARIANT := $(if $(filter 1,$(DEBUG)),debug,release)
+export KVARIANT CMD KERNEL_SRC DAXFS_CACHE
+
+.PHONY: all toolchain kernel module tools rootfs run test clean distclean
+
+all: module tools
+
+toolchain:
+	@scripts/toolchain.sh
+
+kernel: toolchain
+	@scripts/kernel.sh $(KVARIANT)
+
+module: kernel
+	@scripts/module.sh
+
+tools: toolchain
+	@scripts/tools.sh build
+
+rootfs:
+	@scripts/rootfs.sh >/dev/null
+
+run: all rootfs
+	@scripts/vm.sh run
+
+test: all rootfs
+	@scripts/test.sh
+
+clean:
+	rm -rf build target dax_fs.ko *.o fs/*.o rust/*.o rust/bindings_generated.rs \
+	  .*.cmd fs/.*.cmd rust/.*.cmd *.mod *.mod.c modules.order Module.symvers
+
+# Also forget the cached toolchain, kernel builds and guest images.
+distclean: clean
+	rm -rf "$${DAXFS_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/daxfs}"

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: GPL-2.0
+//! daxfs: a DAX filesystem for persistent memory (module `dax_fs`).
+//!
+//! Crate root.  The filesystem lives in the modules below, each of which
+//! forbids `unsafe`; everything that touches C goes through the safe
+//! abstractions in `rust/kfs/` (compiled into this module).
+
+#[path = "../rust/kfs/mod.rs"]
+mod kfs;
+
+mod format;
+mod super_block;
+
+use kernel::prelude::*;
+
+module! {
+    type: DaxFsModule,
+    name: "dax_fs",
+    authors: ["daxfs developers"],
+    description: "daxfs: a DAX filesystem for persistent memory",
+    license: "GPL",
+    alias: ["fs-daxfs"],
+}
+
+/// The filesystem type, registered as "daxfs".
+static DAXFS_TYPE: kfs::fs::FsType<super_block::DaxFs> = kfs::fs::FsType::new();
+
+struct DaxFsModule {
+    _fs: kfs::fs::Registration<super_block::DaxFs>,
+}
+
+impl kernel::Module for DaxFsModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let fs = kfs::fs::Registration::register(&DAXFS_TYPE, module)?;
+        pr_info!("daxfs registered (on-disk format version {})\n", format::VERSION);
+        Ok(DaxFsModule { _fs: fs })
+    }
+}

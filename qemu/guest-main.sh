@@ -1,0 +1,71 @@
+#!/bin/bash
+# Runs inside the VM as the last step of /sbin/daxfs-init, with the project
+# directory mounted at /host.  DAXFS_MODE (from the kernel command line) is
+#   run   mkfs + insmod + mount -o dax on /dev/pmem0, then build/vm/cmd or an
+#         interactive shell, then umount + rmmod;
+#   test  the in-VM suite, tests/vm/run.sh.
+# The exit status goes to build/vm/exit-code for the host (scripts/vm.sh).
+set -u
+H=/host
+OUT=$H/build/vm
+MODE=${DAXFS_MODE:-run}
+export PATH="$H/build/bin:$PATH"
+for t in mkfs.daxfs fsck.daxfs; do ln -sf "$H/build/bin/$t" "/usr/sbin/$t"; done
+
+# Turns every raw pmem namespace into fsdax with 2 MiB alignment (once: the
+# info block lives in the NVDIMM backing file, so later boots find fsdax).
+setup_pmem() {
+  local nsdir ns region
+  for nsdir in /sys/bus/nd/devices/namespace*.0; do
+    [ -e "$nsdir" ] || continue
+    ns=${nsdir##*/}
+    ndctl list -n "$ns" | grep -q '"mode":"fsdax"' && continue
+    region=region${ns#namespace}; region=${region%.0}
+    if ! ndctl create-namespace -f -e "$ns" -m fsdax -a 2M >/dev/null 2>&1; then
+      echo 0x200000 >"/sys/bus/nd/devices/$region/align" 2>/dev/null
+      ndctl create-namespace -f -e "$ns" -m fsdax -a 2M >/dev/null || return 1
+    fi
+  done
+  for d in pmem0 pmem1; do
+    [ -b /dev/$d ] || { echo "guest: /dev/$d missing"; return 1; }
+    [ "$(cat /sys/block/$d/queue/dax)" = 1 ] || { echo "guest: /dev/$d is not DAX capable"; return 1; }
+  done
+}
+
+finish() { echo "$1" >"$OUT/exit-code"; sync; }
+
+if ! setup_pmem; then
+  ndctl list -RN
+  finish 1
+  exit 1
+fi
+
+case $MODE in
+run)
+  rc=0
+  mkfs.daxfs -q /dev/pmem0 && insmod "$H/dax_fs.ko" && mount -t daxfs -o dax /dev/pmem0 /mnt || rc=$?
+  if [ $rc = 0 ]; then
+    grep ' /mnt ' /proc/mounts
+    df -h /mnt
+    if [ -s "$OUT/cmd" ]; then
+      (cd /mnt && bash "$OUT/cmd"); rc=$?
+    else
+      echo "daxfs is mounted on /mnt (dax). Exit the shell to unmount and power off."
+      setsid -c bash -l <>/dev/ttyS0 >&0 2>&1
+    fi
+    cd /
+    umount /mnt || rc=1
+    rmmod dax_fs || rc=1
+  fi
+  dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|lockdep|RCU stall|Call Trace' && rc=1
+  finish $rc
+  ;;
+test)
+  bash "$H/tests/vm/run.sh"
+  finish $?
+  ;;
+*)
+  echo "guest: unknown DAXFS_MODE=$MODE"
+  finish 2
+  ;;
+esac

@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Filesystem types, mount contexts and super blocks.
+//!
+//! A filesystem implements [`FileSystem`] (a `#[vtable]` trait standing for
+//! `struct file_system_type`, `struct fs_context_operations` and `struct
+//! super_operations`), declares one `static` [`FsType`] and registers it from
+//! its module's `init` with [`Registration::register`].
+//!
+//! Lifetimes, as the VFS defines them:
+//! * `init_fs_context` allocates `T::Options` (`fc->fs_private`); each mount
+//!   parameter goes to [`FileSystem::parse_param`]; `free` drops the options.
+//! * `get_tree` opens the block device (`get_tree_bdev`) and calls
+//!   [`FileSystem::fill_super`] with a [`NewSuperBlock`]; the `T::Info` it
+//!   returns becomes `sb->s_fs_info`, reachable as [`SuperBlock::info`].
+//! * `kill_sb` shuts the super block down (`kill_block_super`) and then drops
+//!   `T::Info`, also when `fill_super` failed half way.
+
+use super::bindings as b;
+use super::dax::DaxDevice;
+use super::param::{Param, Spec};
+use super::seq::SeqFile;
+use core::{cell::UnsafeCell, ffi::c_int, ffi::CStr, marker::PhantomData, ptr};
+use kernel::{error::from_result, prelude::*, types::Opaque, ThisModule};
+
+/// The values `statfs(2)` reports.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StatFs {
+    pub(crate) blocks: u64,
+    pub(crate) bfree: u64,
+    pub(crate) bavail: u64,
+    pub(crate) files: u64,
+    pub(crate) ffree: u64,
+    pub(crate) namelen: u64,
+    pub(crate) fsid: u64,
+}
+
+/// A filesystem implementation.
+#[vtable]
+pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
+    /// The type name (`mount -t NAME`, /proc/filesystems).
+    const NAME: &'static CStr;
+    /// `s_magic` and statfs `f_type`.
+    const MAGIC: u32;
+    /// Block size, set on the super block before `fill_super` runs.
+    const BLOCK_SIZE: u32;
+    /// Inode number of the root directory.
+    const ROOT_INO: u64;
+    /// Mount parameters; must end with [`Spec::END`].
+    const PARAMS: &'static [Spec];
+
+    /// Mount options collected while parsing parameters.
+    type Options: Default + Send;
+    /// Per-super-block state, `sb->s_fs_info`.
+    type Info: Send + Sync;
+
+    /// Applies one parsed mount parameter to `opts`.
+    fn parse_param(opts: &mut Self::Options, param: Param) -> Result;
+
+    /// Reads and validates the on-disk super block; returns the mounted state.
+    fn fill_super(sb: &NewSuperBlock<'_, Self>, opts: &Self::Options) -> Result<Self::Info>;
+
+    /// `mount -o remount`: checks/applies new options on a mounted fs.
+    fn reconfigure(_sb: &SuperBlock<Self>, _opts: &Self::Options) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `statfs(2)`.
+    fn statfs(_sb: &SuperBlock<Self>) -> Result<StatFs> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Mount options as shown in /proc/mounts (each written as `,name[=value]`).
+    fn show_options(_sb: &SuperBlock<Self>, _seq: &mut SeqFile) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// A super block being set up by [`FileSystem::fill_super`].
+pub(crate) struct NewSuperBlock<'a, T: FileSystem> {
+    sb: *mut b::super_block,
+    _p: PhantomData<&'a T>,
+}
+
+impl<T: FileSystem> NewSuperBlock<'_, T> {
+    /// The device name, for messages (`sb->s_id`).
+    pub(crate) fn id(&self) -> &CStr {
+        // SAFETY: `self.sb` is valid during `fill_super` and `s_id` is a
+        // NUL-terminated string set by `get_tree_bdev`.
+        unsafe { sb_id(self.sb) }
+    }
+
+    /// Size of the underlying block device in bytes.
+    pub(crate) fn device_bytes(&self) -> u64 {
+        // SAFETY: `s_bdev` is the open block device during `fill_super`.
+        unsafe { b::daxfs_bdev_nr_bytes((*self.sb).s_bdev) }
+    }
+
+    /// Whether the mount is read-only.
+    #[allow(dead_code)]
+    pub(crate) fn read_only(&self) -> bool {
+        // SAFETY: `self.sb` is valid during `fill_super`.
+        unsafe { (*self.sb).s_flags & b::SB_RDONLY != 0 }
+    }
+
+    /// Claims and maps the DAX device behind the block device.
+    /// `EOPNOTSUPP` when the device cannot do DAX.
+    pub(crate) fn dax_device(&self) -> Result<DaxDevice> {
+        // SAFETY: `s_bdev` is open for as long as the super block exists, and
+        // `T::Info` (which owns the `DaxDevice`) is dropped in `kill_sb` right
+        // after `kill_block_super`, before the super block is freed; the
+        // reference to the DAX device is counted independently of the bdev.
+        unsafe { DaxDevice::open((*self.sb).s_bdev, self.device_bytes()) }
+    }
+}
+
+/// A mounted super block of filesystem `T`.
+#[repr(transparent)]
+pub(crate) struct SuperBlock<T: FileSystem>(Opaque<b::super_block>, PhantomData<T>);
+
+impl<T: FileSystem> SuperBlock<T> {
+    /// # Safety
+    ///
+    /// `sb` must be a live super block of type `T` whose `s_fs_info` holds a
+    /// `T::Info` (set by `fill_super_cb`), valid for `'a`.
+    unsafe fn from_raw<'a>(sb: *mut b::super_block) -> &'a Self {
+        // SAFETY: `repr(transparent)` over `Opaque<super_block>`; the caller
+        // guarantees validity for `'a`.
+        unsafe { &*sb.cast::<Self>() }
+    }
+
+    /// The filesystem's per-super-block state.
+    pub(crate) fn info(&self) -> &T::Info {
+        // SAFETY: by the type invariant `s_fs_info` is a `T::Info` allocated
+        // by `fill_super_cb` and freed only in `kill_sb`, after the last use
+        // of this super block by the VFS.
+        unsafe { &*((*self.0.get()).s_fs_info as *const T::Info) }
+    }
+
+    /// The device name, for messages.
+    #[allow(dead_code)]
+    pub(crate) fn id(&self) -> &CStr {
+        // SAFETY: the super block is live and `s_id` is NUL-terminated.
+        unsafe { sb_id(self.0.get()) }
+    }
+}
+
+/// # Safety
+/// `sb` must be valid for `'a` and its `s_id` NUL-terminated.
+unsafe fn sb_id<'a>(sb: *mut b::super_block) -> &'a CStr {
+    // SAFETY: per the function's contract.
+    unsafe { CStr::from_ptr((*sb).s_id.as_ptr()) }
+}
+
+/// The `struct file_system_type` of filesystem `T`; lives in a `static`
+/// (lockdep requires its lock class keys to be static).
+pub(crate) struct FsType<T: FileSystem> {
+    inner: UnsafeCell<b::file_system_type>,
+    _p: PhantomData<T>,
+}
+
+// SAFETY: the C struct is written only in `Registration::register` before
+// `register_filesystem` publishes it (and registration happens once, from
+// module init); afterwards only the VFS touches it, under its own locks.
+unsafe impl<T: FileSystem> Sync for FsType<T> {}
+
+impl<T: FileSystem> FsType<T> {
+    /// A file system type for `T`, to be placed in a `static`.
+    pub(crate) const fn new() -> Self {
+        // SAFETY: `file_system_type` is a C struct for which all-zeroes is a
+        // valid (empty) value.
+        let mut fst: b::file_system_type = unsafe { core::mem::zeroed() };
+        fst.name = T::NAME.as_ptr();
+        fst.fs_flags = b::FS_REQUIRES_DEV as c_int;
+        fst.init_fs_context = Some(init_fs_context_cb::<T>);
+        fst.parameters = T::PARAMS.as_ptr().cast();
+        fst.kill_sb = Some(kill_sb_cb::<T>);
+        FsType { inner: UnsafeCell::new(fst), _p: PhantomData }
+    }
+}
+
+/// A registered filesystem type; unregisters on drop (module exit).
+pub(crate) struct Registration<T: FileSystem> {
+    fst: &'static FsType<T>,
+}
+
+impl<T: FileSystem> Registration<T> {
+    /// Registers `fst` with the VFS.
+    pub(crate) fn register(fst: &'static FsType<T>, module: &'static ThisModule) -> Result<Self> {
+        if !T::PARAMS.last().is_some_and(Spec::is_end) {
+            pr_err!("{:?}: parameter table lacks its END entry\n", T::NAME);
+            return Err(EINVAL);
+        }
+        let raw = fst.inner.get();
+        // SAFETY: `raw` points to a `'static` struct that nobody else touches
+        // until `register_filesystem` publishes it (see `impl Sync`).
+        unsafe { (*raw).owner = module.as_ptr().cast() };
+        // SAFETY: `raw` is a fully initialised, `'static` file_system_type.
+        kernel::error::to_result(unsafe { b::register_filesystem(raw) })?;
+        Ok(Registration { fst })
+    }
+}
+
+impl<T: FileSystem> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: the type was registered in `register`; unregistering waits
+        // for nothing but removes it from the list, and module unload cannot
+        // happen while a super block of this type exists (it pins the module).
+        unsafe { b::unregister_filesystem(self.fst.inner.get()) };
+    }
+}
+
+/// Operation tables for `T`, in statics built at compile time.
+struct Tables<T: FileSystem>(PhantomData<T>);
+
+impl<T: FileSystem> Tables<T> {
+    const CONTEXT_OPS: b::fs_context_operations = b::fs_context_operations {
+        free: Some(fc_free_cb::<T>),
+        dup: None,
+        parse_param: Some(parse_param_cb::<T>),
+        parse_monolithic: None,
+        get_tree: Some(get_tree_cb::<T>),
+        reconfigure: Some(reconfigure_cb::<T>),
+    };
+
+    const SUPER_OPS: b::super_operations = {
+        // SAFETY: all-zeroes is a valid `super_operations` (no callbacks).
+        let mut ops: b::super_operations = unsafe { core::mem::zeroed() };
+        if T::HAS_STATFS {
+            ops.statfs = Some(statfs_cb::<T>);
+        }
+        if T::HAS_SHOW_OPTIONS {
+            ops.show_options = Some(show_options_cb::<T>);
+        }
+        ops
+    };
+}
+
+unsafe extern "C" fn init_fs_context_cb<T: FileSystem>(fc: *mut b::fs_context) -> c_int {
+    from_result(|| {
+        let opts = KBox::new(T::Options::default(), GFP_KERNEL)?;
+        // SAFETY: `fc` is the context being initialised, exclusively ours in
+        // this callback; the ops table is a `'static` promoted constant.
+        unsafe {
+            (*fc).fs_private = KBox::into_raw(opts).cast();
+            (*fc).ops = &Tables::<T>::CONTEXT_OPS;
+        }
+        Ok(0)
+    })
+}
+
+/// # Safety
+/// `fc` must be a context initialised by `init_fs_context_cb::<T>`.
+unsafe fn fc_options<'a, T: FileSystem>(fc: *mut b::fs_context) -> &'a mut T::Options {
+    // SAFETY: `fs_private` holds the `KBox<T::Options>` allocated in
+    // `init_fs_context_cb` and the VFS serialises calls on one context.
+    unsafe { &mut *((*fc).fs_private as *mut T::Options) }
+}
+
+unsafe extern "C" fn fc_free_cb<T: FileSystem>(fc: *mut b::fs_context) {
+    // SAFETY: `fc` is being freed; `fs_private` is NULL or our `KBox`.
+    unsafe {
+        let p = (*fc).fs_private as *mut T::Options;
+        if !p.is_null() {
+            drop(KBox::from_raw(p));
+            (*fc).fs_private = ptr::null_mut();
+        }
+    }
+}
+
+unsafe extern "C" fn parse_param_cb<T: FileSystem>(fc: *mut b::fs_context, param: *mut b::fs_parameter) -> c_int {
+    let mut result = b::fs_parse_result::default();
+    // SAFETY: `fc` and `param` are valid for this callback; `T::PARAMS` is a
+    // terminated `'static` table (checked at registration).
+    let opt = unsafe { b::daxfs_fs_parse(fc, T::PARAMS.as_ptr().cast(), param, &mut result) };
+    if opt < 0 {
+        // -ENOPARAM lets the VFS handle "source" or report "Unknown parameter".
+        return opt;
+    }
+    // SAFETY: for enumerations `fs_parse` stored the value in `uint_32`; for
+    // flags the union is still zero-initialised, so the read is defined.
+    let value = unsafe { result.__bindgen_anon_1.uint_32 };
+    // SAFETY: `fc` was initialised by `init_fs_context_cb::<T>`.
+    let opts = unsafe { fc_options::<T>(fc) };
+    from_result(|| T::parse_param(opts, Param { opt: opt as u8, value }).map(|()| 0))
+}
+
+unsafe extern "C" fn get_tree_cb<T: FileSystem>(fc: *mut b::fs_context) -> c_int {
+    // SAFETY: `fc` is valid; `fill_super_cb::<T>` matches the callback type.
+    unsafe { b::get_tree_bdev(fc, Some(fill_super_cb::<T>)) }
+}
+
+unsafe extern "C" fn reconfigure_cb<T: FileSystem>(fc: *mut b::fs_context) -> c_int {
+    from_result(|| {
+        // SAFETY: on reconfigure `fc->root` is the mounted root dentry, whose
+        // super block is a live `T` super block with `s_fs_info` set.
+        let sb = unsafe { (*(*fc).root).d_sb };
+        // SAFETY: `sb` is live (see above).
+        kernel::error::to_result(unsafe { b::sync_filesystem(sb) })?;
+        if T::HAS_RECONFIGURE {
+            // SAFETY: see above; `fc` was initialised by our init callback.
+            let (sb, opts) = unsafe { (SuperBlock::<T>::from_raw(sb), fc_options::<T>(fc)) };
+            T::reconfigure(sb, opts)?;
+        }
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn fill_super_cb<T: FileSystem>(sb: *mut b::super_block, fc: *mut b::fs_context) -> c_int {
+    from_result(|| {
+        // SAFETY: `sb` is the new, locked super block, exclusively ours until
+        // this callback returns; `fc` is the mount's context.
+        unsafe {
+            (*sb).s_magic = T::MAGIC as _;
+            (*sb).s_op = &Tables::<T>::SUPER_OPS;
+            (*sb).s_maxbytes = i64::MAX;
+            (*sb).s_time_gran = 1;
+            if b::sb_set_blocksize(sb, T::BLOCK_SIZE as c_int) == 0 {
+                pr_err!("{:?}: cannot use block size {}\n", sb_id(sb), T::BLOCK_SIZE);
+                return Err(EINVAL);
+            }
+        }
+        let new = NewSuperBlock::<T> { sb, _p: PhantomData };
+        // SAFETY: `fc` was initialised by `init_fs_context_cb::<T>`.
+        let opts = unsafe { fc_options::<T>(fc) };
+        let info = KBox::new(T::fill_super(&new, opts)?, GFP_KERNEL)?;
+        // SAFETY: see above; from here `kill_sb_cb` owns and frees the info,
+        // also if the rest of this function fails.
+        unsafe { (*sb).s_fs_info = KBox::into_raw(info).cast() };
+        // SAFETY: `sb` is valid and now carries its `T::Info`.
+        unsafe { make_root_dir(sb, T::ROOT_INO) }?;
+        Ok(0)
+    })
+}
+
+/// Creates the (for now, libfs-backed and empty) root directory.
+///
+/// # Safety
+/// `sb` must be a super block being filled, exclusively ours.
+unsafe fn make_root_dir(sb: *mut b::super_block, ino: u64) -> Result {
+    // SAFETY: `sb` is valid (caller).
+    let inode = unsafe { b::new_inode(sb) };
+    if inode.is_null() {
+        return Err(ENOMEM);
+    }
+    // SAFETY: `inode` is a fresh inode that only we reference; the libfs
+    // operation tables are `'static` kernel objects.
+    unsafe {
+        (*inode).i_ino = ino as _;
+        (*inode).i_mode = (b::S_IFDIR | 0o755) as _;
+        (*inode).i_op = &b::simple_dir_inode_operations;
+        (*inode).__bindgen_anon_3.i_fop = &b::simple_dir_operations;
+        b::set_nlink(inode, 2);
+        b::simple_inode_init_ts(inode);
+    }
+    // SAFETY: `inode` is valid; `d_make_root` consumes the reference (and
+    // drops it on failure).
+    let root = unsafe { b::d_make_root(inode) };
+    if root.is_null() {
+        return Err(ENOMEM);
+    }
+    // SAFETY: `sb` is exclusively ours during fill_super.
+    unsafe { (*sb).s_root = root };
+    Ok(())
+}
+
+unsafe extern "C" fn kill_sb_cb<T: FileSystem>(sb: *mut b::super_block) {
+    // SAFETY: `sb` is a super block of our type being destroyed; after
+    // `kill_block_super` no VFS path uses it except to free it, so the info
+    // can be dropped (it is NULL if fill_super failed before creating it).
+    unsafe {
+        b::kill_block_super(sb);
+        let info = (*sb).s_fs_info as *mut T::Info;
+        if !info.is_null() {
+            (*sb).s_fs_info = ptr::null_mut();
+            drop(KBox::from_raw(info));
+        }
+    }
+}
+
+unsafe extern "C" fn statfs_cb<T: FileSystem>(dentry: *mut b::dentry, buf: *mut b::kstatfs) -> c_int {
+    from_result(|| {
+        // SAFETY: `dentry` belongs to a mounted `T` super block.
+        let sb = unsafe { SuperBlock::<T>::from_raw((*dentry).d_sb) };
+        let st = T::statfs(sb)?;
+        // SAFETY: `buf` is a valid, exclusively ours `kstatfs`.
+        let buf = unsafe { &mut *buf };
+        buf.f_type = T::MAGIC as _;
+        buf.f_bsize = T::BLOCK_SIZE as _;
+        buf.f_frsize = T::BLOCK_SIZE as _;
+        buf.f_blocks = st.blocks;
+        buf.f_bfree = st.bfree;
+        buf.f_bavail = st.bavail;
+        buf.f_files = st.files;
+        buf.f_ffree = st.ffree;
+        buf.f_namelen = st.namelen as _;
+        buf.f_fsid.val = [st.fsid as i32, (st.fsid >> 32) as i32];
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn show_options_cb<T: FileSystem>(seq: *mut b::seq_file, root: *mut b::dentry) -> c_int {
+    from_result(|| {
+        // SAFETY: `root` is the root of a mounted `T` super block; `seq` is
+        // the seq_file being filled, exclusively ours during this callback.
+        let (sb, seq) = unsafe { (SuperBlock::<T>::from_raw((*root).d_sb), SeqFile::from_raw(seq)) };
+        T::show_options(sb, seq)?;
+        Ok(0)
+    })
+}

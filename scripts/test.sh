@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make test`: host tests (cargo test of the format code and the tools), then
+# the in-VM suite.  Prints per-suite counts and a final "N passed, N failed";
+# exits non-zero when anything fails.
+source "$(dirname "$0")/common.sh"
+mkdir -p "$PROJ/build/vm"
+hp=0 hf=0 vp=0 vf=0 rc=0
+
+log "host tests: cargo test"
+"$PROJ/scripts/tools.sh" test 2>&1 | tee "$PROJ/build/host-test.log" || rc=1
+read -r hp hf < <(sed -n 's/^test result: .* \([0-9]\+\) passed; \([0-9]\+\) failed.*/\1 \2/p' "$PROJ/build/host-test.log" \
+  | awk '{p+=$1; f+=$2} END {print p+0, f+0}')
+[ "$rc" = 0 ] || [ "$hf" -gt 0 ] || hf=1   # cargo failed without a count (build error)
+
+log "VM tests"
+rm -f "$PROJ/build/vm/summary"
+"$PROJ/scripts/vm.sh" test 2>&1 | tr -d '\r' | tee "$PROJ/build/vm/console.log" || rc=1
+if read -r vp vf < <(sed -n 's/^\([0-9]\+\) passed, \([0-9]\+\) failed$/\1 \2/p' "$PROJ/build/vm/console.log" | tail -1); then :; fi
+vp=${vp:-0}; vf=${vf:-0}
+[ "$rc" = 0 ] || [ "$vf" -gt 0 ] || [ "$hf" -gt 0 ] || vf=1   # the VM died without a count
+
+echo "host: $hp passed, $hf failed"
+echo "vm: $vp passed, $vf failed"
+echo "$((hp + vp)) passed, $((hf + vf)) failed"
+[ "$rc" = 0 ] && [ $((hf + vf)) = 0 ]

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Boots the test VM: the project kernel under QEMU/TCG (KVM does not work on
+# these machines), two 2 GiB NVDIMMs (align=2M, no labels) -> /dev/pmem0 and
+# /dev/pmem1 in fsdax mode, the cached guest image as the root disk and the
+# project directory over 9p at /host.
+# Usage: vm.sh run|test     (CMD="..." runs a command instead of a shell)
+source "$(dirname "$0")/common.sh"
+MODE=${1:-run}
+VARIANT=${KVARIANT:-release}
+[ -f "$PROJ/build/kernel-$VARIANT.env" ] || die "kernel not built (make kernel)"
+source "$PROJ/build/kernel-$VARIANT.env"
+[ -f "$PROJ/dax_fs.ko" ] || die "dax_fs.ko not built (make module)"
+ROOTIMG=$("$PROJ/scripts/rootfs.sh")
+host_deps qemu-system-x86
+
+VM="$PROJ/build/vm"
+mkdir -p "$VM"
+rm -f "$VM/exit-code" "$VM/cmd"
+for i in 0 1; do [ -f "$VM/pmem$i.img" ] || truncate -s 2G "$VM/pmem$i.img"; done
+[ -n "${CMD:-}" ] && printf '%s\n' "$CMD" >"$VM/cmd"
+
+loglevel=4; [ "$MODE" = test ] && loglevel=1
+args=(
+  -accel tcg,thread=multi -cpu max -smp 2
+  -machine pc,nvdimm=on -m 2G,slots=4,maxmem=16G
+  -object memory-backend-file,id=mem0,share=on,mem-path="$VM/pmem0.img",size=2G,align=2M
+  -device nvdimm,id=nvdimm0,memdev=mem0
+  -object memory-backend-file,id=mem1,share=on,mem-path="$VM/pmem1.img",size=2G,align=2M
+  -device nvdimm,id=nvdimm1,memdev=mem1
+  -drive file="$ROOTIMG",if=virtio,format=raw,snapshot=on
+  -virtfs local,path="$PROJ",mount_tag=host,security_model=none,id=host
+  -kernel "$BZIMAGE"
+  -append "console=ttyS0 root=/dev/vda rw init=/sbin/daxfs-init panic=-1 loglevel=$loglevel DAXFS_MODE=$MODE ${KERNEL_CMDLINE:-}"
+  -no-reboot
+)
+if [ "$MODE" = run ] && [ -z "${CMD:-}" ] && [ -t 0 ]; then
+  log "booting the VM (quit QEMU with Ctrl-A x; 'exit' in the shell unmounts and powers off)"
+  qemu-system-x86_64 "${args[@]}" -nographic
+else
+  log "booting the VM ($MODE)"
+  timeout "${VM_TIMEOUT:-3000}" qemu-system-x86_64 "${args[@]}" -display none -serial stdio -monitor none </dev/null
+fi
+[ -f "$VM/exit-code" ] || die "the VM stopped without reporting a result (crash, panic or timeout)"
+exit "$(cat "$VM/exit-code")"

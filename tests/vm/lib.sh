@@ -1,0 +1,51 @@
+# Helpers for the in-VM tests (sourced by run.sh and by every test).
+DEV=/dev/pmem0
+DEV2=/dev/pmem1
+MNT=/mnt
+KO=/host/dax_fs.ko
+BAD_KERNEL_LOG='BUG:|WARNING:|Oops|KASAN|UBSAN|lockdep|possible circular locking|possible recursive locking|RCU stall|rcu_.* detected stall|general protection fault|Kernel panic|blocked for more than|Call Trace'
+
+die() { echo "FAILED: $*" >&2; exit 1; }
+note() { echo "# $*"; }
+
+module_loaded() { grep -q '^dax_fs ' /proc/modules; }
+load_module() { module_loaded || insmod "$KO"; }
+unload_module() { ! module_loaded || rmmod dax_fs; }
+
+mkfs_dev() { mkfs.daxfs -q "${1:-$DEV}"; }
+mount_dax() { mount -t daxfs -o "${2:-dax}" "${1:-$DEV}" "$MNT"; }
+is_mounted() { grep -q " ${1:-$MNT} " /proc/mounts; }
+cleanup_mounts() {
+  local m
+  for m in $(awk '$3 == "daxfs" {print $2}' /proc/mounts); do umount "$m" || umount -l "$m"; done
+}
+
+# fresh_fs [dev]: mkfs, load the module, mount -o dax.
+fresh_fs() { mkfs_dev "${1:-$DEV}"; load_module; mount_dax "${1:-$DEV}"; }
+
+# fsck_clean [dev]: the device must check clean (exit 0) with fsck.daxfs -n.
+fsck_clean() {
+  local out rc=0
+  out=$(fsck.daxfs -n "${1:-$DEV}" 2>&1) || rc=$?
+  [ $rc = 0 ] || die "fsck.daxfs -n ${1:-$DEV} exit $rc: $out"
+}
+
+assert_eq() { [ "$1" = "$2" ] || die "${3:-values differ}: got '$1', expected '$2'"; }
+
+# expect_fail CMD...: CMD must fail; its stderr+stdout go to $FAIL_OUT.
+expect_fail() {
+  if FAIL_OUT=$("$@" 2>&1); then die "expected failure: $*"; fi
+  return 0
+}
+
+# dmesg_mark / dmesg_since PATTERN: the kernel log since the mark must match.
+dmesg_mark() { DMESG_MARK=$(dmesg | wc -l); }
+dmesg_since() {
+  dmesg | tail -n +"$((DMESG_MARK + 1))" | grep -qE "$1" || die "kernel log lacks /$1/; got: $(dmesg | tail -n +"$((DMESG_MARK + 1))" | tail -5)"
+}
+
+# write_bytes DEV OFFSET STRING: overwrite bytes on a device, bypassing caches.
+write_bytes() {
+  printf '%s' "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc,fsync status=none
+  blockdev --flushbufs "$1"
+}

@@ -1,0 +1,29 @@
+# Mount option parsing: dax / dax=always accepted, dax=never and dax=inode
+# refused with a clear message, unknown options refused with EINVAL, remount.
+mkfs_dev; load_module
+for o in dax dax=always defaults ro,dax; do
+  mount_dax "$DEV" "$o"
+  grep " $MNT " /proc/mounts | grep -q dax=always || die "-o $o: dax=always not shown"
+  umount "$MNT"
+done
+dmesg_mark
+expect_fail mount_dax "$DEV" dax=never
+dmesg_since 'dax=never is not supported'
+dmesg_mark
+expect_fail mount_dax "$DEV" dax=inode
+dmesg_since 'dax=inode is not supported'
+dmesg_mark
+expect_fail mount_dax "$DEV" dax,bogus_option=1
+dmesg_since "Unknown parameter 'bogus_option'"
+expect_fail mount_dax "$DEV" dax=sometimes
+is_mounted && die "a refused mount is mounted"
+# remount keeps the fs usable; a refused mode on remount changes nothing.
+mount_dax
+mount -o remount,dax "$MNT"
+mount -o remount,ro "$MNT"
+grep " $MNT " /proc/mounts | grep -q ' ro,' || die "remount,ro not read-only"
+mount -o remount,rw "$MNT"
+expect_fail mount -o remount,dax=never "$MNT"
+is_mounted || die "failed remount unmounted the fs"
+umount "$MNT"
+fsck_clean

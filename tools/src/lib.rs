@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The daxfs on-disk format, shared with the kernel module, plus the helpers
+//! the userspace tools have in common.
+//!
+//! The format is `fs/format.rs`, included as is: this crate never redefines it.
+//! Without the default `std` feature the crate is `no_std`, exactly like the
+//! kernel build of that file.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+#[path = "../../fs/format.rs"]
+mod format;
+pub use format::*;
+
+pub mod uuid;
+
+#[cfg(feature = "std")]
+pub mod cli;
+#[cfg(feature = "std")]
+pub mod dev;
+
+#[cfg(test)]
+mod format_tests;

@@ -8,6 +8,8 @@
 #[path = "../rust/kfs/mod.rs"]
 mod kfs;
 
+// Shared with the userspace tools: its `pub` items and the encoder serve them.
+#[allow(dead_code, unreachable_pub)]
 mod format;
 mod super_block;
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* C wrappers for static inline kernel functions (bindgen cannot bind inlines). */
+#include <linux/fs.h>
 #include <linux/fs_parser.h>
 #include <linux/blkdev.h>
 #include <linux/libnvdimm.h>
@@ -34,6 +35,11 @@ void daxfs_pmem_fence(void)
 void daxfs_memcpy_flushcache(void *dst, const void *src, size_t len)
 {
 	memcpy_flushcache(dst, src, len);
+}
+
+bool daxfs_sb_rdonly(const struct super_block *sb)
+{
+	return sb_rdonly(sb);
 }
 
 /* Machine-check safe read from pmem; returns the number of bytes NOT copied. */

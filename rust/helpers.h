@@ -16,4 +16,6 @@ void daxfs_pmem_flush(void *addr, size_t len);
 void daxfs_pmem_fence(void);
 void daxfs_memcpy_flushcache(void *dst, const void *src, size_t len);
 unsigned long daxfs_copy_mc(void *dst, const void *src, size_t len);
+struct super_block;
+bool daxfs_sb_rdonly(const struct super_block *sb);
 #endif

@@ -27,6 +27,3 @@ type __kernel_ptrdiff_t = isize;
 unsafe impl<Storage> Zeroable for __BindgenBitfieldUnit<Storage> where Storage: Zeroable {}
 
 include!("../bindings_generated.rs");
-
-/// x86-64 page size; DAX requires the filesystem block size to equal it.
-pub(crate) const PAGE_SHIFT: u32 = 12;

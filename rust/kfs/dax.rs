@@ -57,7 +57,7 @@ impl DaxDevice {
         }
         // From here on `drop` releases the reference.
         let mut this = DaxDevice { dev, base: core::ptr::null_mut(), len: 0 };
-        let pages = (bytes >> b::PAGE_SHIFT) as i64;
+        let pages = (bytes >> b::PAGE_SHIFT) as isize;
         let mut kaddr: *mut c_void = core::ptr::null_mut();
         // SAFETY: plain call; returns an SRCU read-lock cookie.
         let id = unsafe { b::dax_read_lock() };
@@ -67,7 +67,7 @@ impl DaxDevice {
         let avail = unsafe {
             b::dax_direct_access(
                 dev,
-                start_off >> b::PAGE_SHIFT,
+                (start_off >> b::PAGE_SHIFT) as usize,
                 pages,
                 b::dax_access_mode_DAX_ACCESS,
                 &mut kaddr,

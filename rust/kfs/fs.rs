@@ -20,7 +20,12 @@ use super::dax::DaxDevice;
 use super::param::{Param, Spec};
 use super::seq::SeqFile;
 use core::{cell::UnsafeCell, ffi::c_int, ffi::CStr, marker::PhantomData, ptr};
-use kernel::{error::from_result, prelude::*, types::Opaque, ThisModule};
+use kernel::{
+    error::{from_result, VTABLE_DEFAULT_ERROR},
+    prelude::*,
+    types::Opaque,
+    ThisModule,
+};
 
 /// The values `statfs(2)` reports.
 #[derive(Clone, Copy, Debug, Default)]
@@ -99,7 +104,7 @@ impl<T: FileSystem> NewSuperBlock<'_, T> {
     #[allow(dead_code)]
     pub(crate) fn read_only(&self) -> bool {
         // SAFETY: `self.sb` is valid during `fill_super`.
-        unsafe { (*self.sb).s_flags & b::SB_RDONLY != 0 }
+        unsafe { b::daxfs_sb_rdonly(self.sb) }
     }
 
     /// Claims and maps the DAX device behind the block device.
@@ -148,7 +153,7 @@ impl<T: FileSystem> SuperBlock<T> {
 /// `sb` must be valid for `'a` and its `s_id` NUL-terminated.
 unsafe fn sb_id<'a>(sb: *mut b::super_block) -> &'a CStr {
     // SAFETY: per the function's contract.
-    unsafe { CStr::from_ptr((*sb).s_id.as_ptr()) }
+    unsafe { CStr::from_ptr((*sb).s_id.as_ptr().cast()) }
 }
 
 /// The `struct file_system_type` of filesystem `T`; lives in a `static`
@@ -169,7 +174,7 @@ impl<T: FileSystem> FsType<T> {
         // SAFETY: `file_system_type` is a C struct for which all-zeroes is a
         // valid (empty) value.
         let mut fst: b::file_system_type = unsafe { core::mem::zeroed() };
-        fst.name = T::NAME.as_ptr();
+        fst.name = T::NAME.as_ptr().cast();
         fst.fs_flags = b::FS_REQUIRES_DEV as c_int;
         fst.init_fs_context = Some(init_fs_context_cb::<T>);
         fst.parameters = T::PARAMS.as_ptr().cast();

@@ -26,7 +26,7 @@ unsafe impl Sync for Constant {}
 impl Constant {
     /// `name` maps to `value`.
     pub(crate) const fn new(name: &'static CStr, value: i32) -> Self {
-        Constant(b::constant_table { name: name.as_ptr(), value })
+        Constant(b::constant_table { name: name.as_ptr().cast(), value })
     }
 
     /// The terminating entry every table must end with.
@@ -43,19 +43,20 @@ pub(crate) struct Spec(b::fs_parameter_spec);
 unsafe impl Sync for Spec {}
 
 impl Spec {
-    const fn raw(name: *const core::ffi::c_char, opt: u8, ty: b::fs_param_type_ptr, data: *const core::ffi::c_void) -> Self {
+    const fn raw(name: &'static CStr, opt: u8, ty: b::fs_param_type, data: *const core::ffi::c_void) -> Self {
+        let name = name.as_ptr().cast();
         Spec(b::fs_parameter_spec { name, type_: ty, opt, flags: 0, data })
     }
 
     /// A flag without a value (`-o NAME`).
     pub(crate) const fn flag(name: &'static CStr, opt: u8) -> Self {
-        Self::raw(name.as_ptr(), opt, None, core::ptr::null())
+        Self::raw(name, opt, None, core::ptr::null())
     }
 
     /// `-o NAME=VALUE` where VALUE is one of the names in `table`
     /// (which must end with [`Constant::END`]).
     pub(crate) const fn enumerated(name: &'static CStr, opt: u8, table: &'static [Constant]) -> Self {
-        Self::raw(name.as_ptr(), opt, Some(b::fs_param_is_enum), table.as_ptr().cast())
+        Self::raw(name, opt, Some(b::fs_param_is_enum), table.as_ptr().cast())
     }
 
     /// The terminating entry every parameter table must end with.

@@ -18,7 +18,8 @@ const USAGE: u8 = 16;
 
 /// Check a daxfs filesystem. Never prompts: without -y or -p it only checks.
 #[derive(Parser, Debug)]
-#[command(name = "fsck.daxfs", bin_name = "fsck.daxfs", version, group(ArgGroup::new("mode").args(["no", "yes", "preen"])))]
+#[command(name = "fsck.daxfs", bin_name = "fsck.daxfs", version)]
+#[command(group(ArgGroup::new("mode").args(["no", "yes", "preen"])))]
 struct Args {
     /// Check only: open the device read-only and change nothing.
     #[arg(short = 'n')]
@@ -71,12 +72,12 @@ impl Check {
     }
 
     /// The superblock to trust (the primary when valid) and, if the other
-    /// copy needs rewriting from it, that copy's offset.
-    fn repair(&self) -> Option<(&SuperBlock, Option<u64>)> {
+    /// copy needs rewriting from it, that copy's offset and name.
+    fn repair(&self) -> Option<(&SuperBlock, Option<(u64, &'static str)>)> {
         match (&self.primary, &self.backup) {
             (Ok(p), Ok(b)) if p == b => Some((p, None)),
-            (Ok(p), _) => Some((p, Some(SB_BACKUP_OFFSET))),
-            (Err(_), Ok(b)) => Some((b, Some(SB_PRIMARY_OFFSET))),
+            (Ok(p), _) => Some((p, Some((SB_BACKUP_OFFSET, "backup")))),
+            (Err(_), Ok(b)) => Some((b, Some((SB_PRIMARY_OFFSET, "primary")))),
             (Err(_), Err(_)) => None,
         }
     }
@@ -111,14 +112,9 @@ fn run(args: &Args) -> io::Result<u8> {
             match fix {
                 None => CLEAN,
                 Some(_) if !repair => UNCORRECTED,
-                Some(offset) => {
+                Some((offset, which)) => {
                     dev.write_sb(offset, sb)?;
                     dev.sync()?;
-                    let which = if offset == SB_PRIMARY_OFFSET {
-                        "primary"
-                    } else {
-                        "backup"
-                    };
                     println!("fsck.daxfs: {which} superblock rewritten");
                     if report(&Check::read(&dev)?) {
                         CORRECTED

@@ -43,6 +43,11 @@ in_tc() {
     mount --bind "$proj" "$tc/project"
     mount --bind "$cache" "$tc/cache"
     [ -z "$ksrc" ] || mount --bind "$ksrc" "$tc/ksrc"
-    exec chroot "$tc" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8 "$@"
+    # Trust what the host trusts (e.g. a proxy CA) for cargo downloads.
+    ca=/etc/ssl/certs/ca-certificates.crt
+    if [ -f "$ca" ] && [ -f "$tc$ca" ]; then mount --bind -o ro "$ca" "$tc$ca"; fi
+    exec chroot "$tc" /usr/bin/env -i HOME=/root PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8 \
+      ${http_proxy:+http_proxy=$http_proxy} ${https_proxy:+https_proxy=$https_proxy} ${no_proxy:+no_proxy=$no_proxy} \
+      ${HTTP_PROXY:+HTTP_PROXY=$HTTP_PROXY} ${HTTPS_PROXY:+HTTPS_PROXY=$HTTPS_PROXY} ${NO_PROXY:+NO_PROXY=$NO_PROXY} "$@"
   ' in_tc "$TC" "$PROJ" "$DAXFS_CACHE" "${KERNEL_SRC:-}" "$@"
 }

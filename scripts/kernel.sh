@@ -53,6 +53,6 @@ for opt in RUST ACPI_NFIT LIBNVDIMM BLK_DEV_PMEM ND_PFN FS_DAX FS_DAX_PMD ZONE_D
   grep -q "^CONFIG_$opt=y" "$KB/.config" || die "CONFIG_$opt did not stick in $KB/.config (a dependency is missing)"
 done
 start=$(date +%s)
-mk -j"$(( $(nproc) + 1 ))" bzImage modules 2>&1 | grep -v '^ *$' >&2
+mk -j"$(( $(nproc) + 1 ))" bzImage modules
 log "kernel built in $(( $(date +%s) - start )) s"
 touch "$KB/.done"

@@ -10,6 +10,9 @@ H=/host
 OUT=$H/build/vm
 MODE=${DAXFS_MODE:-run}
 export PATH="$H/build/bin:$PATH"
+# No udev in the guest: the /dev/fd links bash process substitution needs.
+ln -sfn /proc/self/fd /dev/fd
+ln -sfn /proc/self/fd/0 /dev/stdin; ln -sfn /proc/self/fd/1 /dev/stdout; ln -sfn /proc/self/fd/2 /dev/stderr
 for t in mkfs.daxfs fsck.daxfs; do ln -sf "$H/build/bin/$t" "/usr/sbin/$t"; done
 
 # Turns every raw pmem namespace into fsdax with 2 MiB alignment (once: the

@@ -28,10 +28,11 @@ for t in "$HERE"/tests/*.sh; do
   name=$(basename "$t" .sh)
   [[ -n "${DAXFS_TESTS:-}" && ! "$name" =~ $DAXFS_TESTS ]] && continue
   mark=$(dmesg | wc -l)
-  start=$(date +%s.%N)
+  start=$(date +%s%N)
   bash -c "set -euo pipefail; source '$HERE/lib.sh'; trap 'echo \"error: line \$LINENO: \$BASH_COMMAND\" >&2' ERR; source '$t'" >"$LOG/$name.log" 2>&1
   rc=$?
-  secs=$(printf '%.1f' "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)")
+  ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  secs=$((ms / 1000)).$(( ms % 1000 / 100 ))
   cleanup_mounts >>"$LOG/$name.log" 2>&1
   bad=$(check_log "$mark")
   if [ $rc = 0 ] && [ -z "$bad" ]; then

@@ -10,6 +10,7 @@ H=/host
 OUT=$H/build/vm
 MODE=${DAXFS_MODE:-run}
 export PATH="$H/build/bin:$PATH"
+hostname daxfs-vm
 # No udev in the guest: the /dev/fd links bash process substitution needs.
 ln -sfn /proc/self/fd /dev/fd
 ln -sfn /proc/self/fd/0 /dev/stdin; ln -sfn /proc/self/fd/1 /dev/stdout; ln -sfn /proc/self/fd/2 /dev/stderr
@@ -54,7 +55,7 @@ run)
       (cd /mnt && bash "$OUT/cmd"); rc=$?
     else
       echo "daxfs is mounted on /mnt (dax). Exit the shell to unmount and power off."
-      setsid -c bash -l <>/dev/ttyS0 >&0 2>&1
+      (cd /mnt && setsid -c bash -l <>/dev/ttyS0 >&0 2>&1)
     fi
     cd /
     umount /mnt || rc=1

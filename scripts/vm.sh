@@ -31,7 +31,7 @@ args=(
   -virtfs local,path="$PROJ",mount_tag=host,security_model=none,id=host
   -kernel "$BZIMAGE"
   -append "console=ttyS0 root=/dev/vda rw init=/sbin/daxfs-init panic=-1 loglevel=$loglevel DAXFS_MODE=$MODE ${KERNEL_CMDLINE:-}"
-  -no-reboot
+  -nic none -no-reboot
 )
 if [ "$MODE" = run ] && [ -z "${CMD:-}" ] && [ -t 0 ]; then
   log "booting the VM (quit QEMU with Ctrl-A x; 'exit' in the shell unmounts and powers off)"

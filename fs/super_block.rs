@@ -6,9 +6,11 @@ use crate::format;
 use crate::kfs::{
     dax::DaxDevice,
     fs::{FileSystem, NewSuperBlock, StatFs, SuperBlock},
+    inode::{DirEmitter, Iget, Inode, InodeParams, Time, S_IFDIR},
     param::{Constant, Param, Spec},
     seq::SeqFile,
 };
+use kernel::sync::aref::ARef;
 use core::fmt::Write;
 use kernel::prelude::*;
 
@@ -29,6 +31,13 @@ pub(crate) enum DaxMode {
 pub(crate) struct MountOptions {
     dax: DaxMode,
 }
+
+/// Per-inode state (grows with the namespace code).
+pub(crate) struct DaxInode {
+    parent: u64,
+}
+
+const DT_DIR: u8 = 4;
 
 /// A mounted daxfs.
 pub(crate) struct SbInfo {
@@ -71,11 +80,49 @@ impl FileSystem for DaxFs {
     const NAME: &'static CStr = c"daxfs";
     const MAGIC: u32 = format::STATFS_MAGIC;
     const BLOCK_SIZE: u32 = format::BLOCK_SIZE;
-    const ROOT_INO: u64 = format::ROOT_INO;
     const PARAMS: &'static [Spec] = &PARAMS;
 
     type Options = MountOptions;
     type Info = SbInfo;
+    type InodeData = DaxInode;
+
+    fn root(sb: &SuperBlock<Self>) -> Result<ARef<Inode<Self>>> {
+        match sb.iget(format::ROOT_INO)? {
+            Iget::Cached(i) => Ok(i),
+            Iget::New(new) => {
+                let t = Time { sec: sb.info().sb.mkfs_time as i64, nsec: 0 };
+                let params = InodeParams {
+                    mode: S_IFDIR | 0o755,
+                    nlink: 2,
+                    atime: t,
+                    mtime: t,
+                    ctime: t,
+                    ..Default::default()
+                };
+                new.init(&params, Ok::<_, Error>(DaxInode { parent: format::ROOT_INO }))
+            }
+        }
+    }
+
+    fn lookup(_dir: &Inode<Self>, _name: &[u8]) -> Result<Option<ARef<Inode<Self>>>> {
+        Ok(None)
+    }
+
+    fn readdir(dir: &Inode<Self>, emit: &mut DirEmitter) -> Result {
+        if emit.pos() == 0 {
+            if !emit.emit(b".", dir.ino(), DT_DIR) {
+                return Ok(());
+            }
+            emit.set_pos(1);
+        }
+        if emit.pos() == 1 {
+            if !emit.emit(b"..", dir.data().parent, DT_DIR) {
+                return Ok(());
+            }
+            emit.set_pos(2);
+        }
+        Ok(())
+    }
 
     fn parse_param(opts: &mut MountOptions, param: Param) -> Result {
         match (param.opt, param.value as i32) {

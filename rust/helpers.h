@@ -18,4 +18,17 @@ void daxfs_memcpy_flushcache(void *dst, const void *src, size_t len);
 unsigned long daxfs_copy_mc(void *dst, const void *src, size_t len);
 struct super_block;
 bool daxfs_sb_rdonly(const struct super_block *sb);
+struct inode;
+struct timespec64;
+struct dir_context;
+loff_t daxfs_i_size_read(const struct inode *inode);
+void daxfs_i_size_write(struct inode *inode, loff_t size);
+/* times[0..3] = atime, mtime, ctime */
+void daxfs_inode_get_times(const struct inode *inode, struct timespec64 *times);
+void daxfs_inode_set_times(struct inode *inode, const struct timespec64 *times);
+void daxfs_mark_inode_dirty(struct inode *inode);
+bool daxfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino, unsigned int type);
+bool daxfs_inode_is_new(struct inode *inode);
+struct file;
+int daxfs_finish_open_simple(struct file *file);
 #endif

@@ -17,6 +17,7 @@
 
 use super::bindings as b;
 use super::dax::DaxDevice;
+use super::inode::{self, DirEmitter, Inode, Time};
 use super::param::{Param, Spec};
 use super::seq::SeqFile;
 use core::{cell::UnsafeCell, ffi::c_int, ffi::CStr, marker::PhantomData, ptr};
@@ -24,6 +25,7 @@ use kernel::{
     error::{from_result, VTABLE_DEFAULT_ERROR},
     prelude::*,
     types::Opaque,
+    sync::aref::ARef,
     ThisModule,
 };
 
@@ -48,8 +50,6 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     const MAGIC: u32;
     /// Block size, set on the super block before `fill_super` runs.
     const BLOCK_SIZE: u32;
-    /// Inode number of the root directory.
-    const ROOT_INO: u64;
     /// Mount parameters; must end with [`Spec::END`].
     const PARAMS: &'static [Spec];
 
@@ -57,12 +57,80 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     type Options: Default + Send;
     /// Per-super-block state, `sb->s_fs_info`.
     type Info: Send + Sync;
+    /// Per-inode state, stored next to the VFS inode.
+    type InodeData: Send + Sync;
 
     /// Applies one parsed mount parameter to `opts`.
     fn parse_param(opts: &mut Self::Options, param: Param) -> Result;
 
     /// Reads and validates the on-disk super block; returns the mounted state.
     fn fill_super(sb: &NewSuperBlock<'_, Self>, opts: &Self::Options) -> Result<Self::Info>;
+
+    /// The root directory, once `sb.info()` is available.
+    fn root(sb: &SuperBlock<Self>) -> Result<ARef<Inode<Self>>>;
+
+    /// Finds `name` in `dir`.
+    fn lookup(_dir: &Inode<Self>, _name: &[u8]) -> Result<Option<ARef<Inode<Self>>>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Creates `name` in `dir` (regular file, directory, symlink, device,
+    /// fifo or socket, as `new.mode` says), or an unnamed `O_TMPFILE` inode
+    /// when `name` is `None`.
+    fn create(_dir: &Inode<Self>, _name: Option<&[u8]>, _new: &NewEntry<'_>) -> Result<ARef<Inode<Self>>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Adds a hard link `name` in `dir` to `inode`.
+    fn link(_dir: &Inode<Self>, _name: &[u8], _inode: &Inode<Self>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Removes `name` (a non-directory `inode`) from `dir`.
+    fn unlink(_dir: &Inode<Self>, _name: &[u8], _inode: &Inode<Self>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Removes the empty directory `name` (`inode`) from `dir`.
+    fn rmdir(_dir: &Inode<Self>, _name: &[u8], _inode: &Inode<Self>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Renames; `flags` are `RENAME_NOREPLACE`/`EXCHANGE`/`WHITEOUT`.
+    fn rename(_r: &Rename<'_, Self>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Lists `dir` from `emit.pos()`.
+    fn readdir(_dir: &Inode<Self>, _emit: &mut DirEmitter) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// A symlink's target.
+    fn get_link(_inode: &Inode<Self>) -> Result<&CStr> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Persists the VFS-visible attributes of `inode` (mode, owner, nlink,
+    /// times, flags) after the VFS changed them.
+    fn write_inode(_inode: &Inode<Self>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Changes the size of a regular file (truncate).
+    fn set_size(_inode: &Inode<Self>, _size: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The birth time, for statx.
+    fn btime(_inode: &Inode<Self>) -> Option<Time> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The last reference to `inode` is gone (frees it if unlinked).
+    fn evict_inode(_inode: &Inode<Self>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// `mount -o remount`: checks/applies new options on a mounted fs.
     fn reconfigure(_sb: &SuperBlock<Self>, _opts: &Self::Options) -> Result {
@@ -79,6 +147,33 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 }
+
+/// What to create, for [`FileSystem::create`].
+pub(crate) struct NewEntry<'a> {
+    /// Type and permission bits as requested (before `init_owner`).
+    pub(crate) mode: u16,
+    /// Device number (`dev_t`) for device nodes.
+    pub(crate) rdev: u32,
+    /// The target, for symlinks.
+    pub(crate) symlink: Option<&'a [u8]>,
+}
+
+/// One rename, for [`FileSystem::rename`].
+pub(crate) struct Rename<'a, T: FileSystem> {
+    pub(crate) old_dir: &'a Inode<T>,
+    pub(crate) old_name: &'a [u8],
+    pub(crate) old: &'a Inode<T>,
+    pub(crate) new_dir: &'a Inode<T>,
+    pub(crate) new_name: &'a [u8],
+    /// The inode `new_name` refers to now, if any.
+    pub(crate) target: Option<&'a Inode<T>>,
+    pub(crate) flags: u32,
+}
+
+/// `RENAME_*` flags.
+pub(crate) const RENAME_NOREPLACE: u32 = b::RENAME_NOREPLACE;
+pub(crate) const RENAME_EXCHANGE: u32 = b::RENAME_EXCHANGE;
+pub(crate) const RENAME_WHITEOUT: u32 = b::RENAME_WHITEOUT;
 
 /// A super block being set up by [`FileSystem::fill_super`].
 pub(crate) struct NewSuperBlock<'a, T: FileSystem> {
@@ -127,10 +222,14 @@ impl<T: FileSystem> SuperBlock<T> {
     ///
     /// `sb` must be a live super block of type `T` whose `s_fs_info` holds a
     /// `T::Info` (set by `fill_super_cb`), valid for `'a`.
-    unsafe fn from_raw<'a>(sb: *mut b::super_block) -> &'a Self {
+    pub(crate) unsafe fn from_raw<'a>(sb: *mut b::super_block) -> &'a Self {
         // SAFETY: `repr(transparent)` over `Opaque<super_block>`; the caller
         // guarantees validity for `'a`.
         unsafe { &*sb.cast::<Self>() }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut b::super_block {
+        self.0.get()
     }
 
     /// The filesystem's per-super-block state.
@@ -230,6 +329,12 @@ impl<T: FileSystem> Tables<T> {
     const SUPER_OPS: b::super_operations = {
         // SAFETY: all-zeroes is a valid `super_operations` (no callbacks).
         let mut ops: b::super_operations = unsafe { core::mem::zeroed() };
+        ops.alloc_inode = Some(inode::alloc_inode_cb::<T>);
+        ops.free_inode = Some(inode::free_inode_cb::<T>);
+        ops.evict_inode = Some(evict_inode_cb::<T>);
+        if T::HAS_WRITE_INODE {
+            ops.dirty_inode = Some(dirty_inode_cb::<T>);
+        }
         if T::HAS_STATFS {
             ops.statfs = Some(statfs_cb::<T>);
         }
@@ -332,40 +437,18 @@ unsafe extern "C" fn fill_super_cb<T: FileSystem>(sb: *mut b::super_block, fc: *
         // also if the rest of this function fails.
         unsafe { (*sb).s_fs_info = KBox::into_raw(info).cast() };
         // SAFETY: `sb` is valid and now carries its `T::Info`.
-        unsafe { make_root_dir(sb, T::ROOT_INO) }?;
+        let root = T::root(unsafe { SuperBlock::<T>::from_raw(sb) })?;
+        // SAFETY: `d_make_root` takes over our inode reference (and drops it
+        // on failure); `sb` is exclusively ours during fill_super.
+        unsafe {
+            let dentry = b::d_make_root(ARef::into_raw(root).as_ptr().cast());
+            if dentry.is_null() {
+                return Err(ENOMEM);
+            }
+            (*sb).s_root = dentry;
+        }
         Ok(0)
     })
-}
-
-/// Creates the (for now, libfs-backed and empty) root directory.
-///
-/// # Safety
-/// `sb` must be a super block being filled, exclusively ours.
-unsafe fn make_root_dir(sb: *mut b::super_block, ino: u64) -> Result {
-    // SAFETY: `sb` is valid (caller).
-    let inode = unsafe { b::new_inode(sb) };
-    if inode.is_null() {
-        return Err(ENOMEM);
-    }
-    // SAFETY: `inode` is a fresh inode that only we reference; the libfs
-    // operation tables are `'static` kernel objects.
-    unsafe {
-        (*inode).i_ino = ino as _;
-        (*inode).i_mode = (b::S_IFDIR | 0o755) as _;
-        (*inode).i_op = &b::simple_dir_inode_operations;
-        (*inode).__bindgen_anon_3.i_fop = &b::simple_dir_operations;
-        b::set_nlink(inode, 2);
-        b::simple_inode_init_ts(inode);
-    }
-    // SAFETY: `inode` is valid; `d_make_root` consumes the reference (and
-    // drops it on failure).
-    let root = unsafe { b::d_make_root(inode) };
-    if root.is_null() {
-        return Err(ENOMEM);
-    }
-    // SAFETY: `sb` is exclusively ours during fill_super.
-    unsafe { (*sb).s_root = root };
-    Ok(())
 }
 
 unsafe extern "C" fn kill_sb_cb<T: FileSystem>(sb: *mut b::super_block) {
@@ -411,4 +494,31 @@ unsafe extern "C" fn show_options_cb<T: FileSystem>(seq: *mut b::seq_file, root:
         T::show_options(sb, seq)?;
         Ok(0)
     })
+}
+
+unsafe extern "C" fn evict_inode_cb<T: FileSystem>(inode: *mut b::inode) {
+    // SAFETY: the VFS calls this once, with the last reference gone; the
+    // page cache of a DAX inode is empty but must still be finalised.
+    unsafe { b::truncate_inode_pages_final(&raw mut (*inode).i_data) };
+    // SAFETY: only inodes whose data was initialised are handed to `T`
+    // (a failed `iget` leaves a bad inode without data).
+    if T::HAS_EVICT_INODE && unsafe { inode::data_initialised::<T>(inode) } {
+        // SAFETY: initialised inode of `T`, alive during eviction.
+        T::evict_inode(unsafe { Inode::from_raw(inode) });
+    }
+    // SAFETY: the inode is being evicted; `clear_inode` is the required last step.
+    unsafe { b::clear_inode(inode) };
+}
+
+unsafe extern "C" fn dirty_inode_cb<T: FileSystem>(inode: *mut b::inode, _flags: c_int) {
+    // SAFETY: the VFS passes a live inode; only initialised inodes are dirtied
+    // (a bad inode is never marked dirty by the VFS paths we enable).
+    if !unsafe { inode::data_initialised::<T>(inode) } {
+        return;
+    }
+    // SAFETY: as above.
+    let i = unsafe { Inode::<T>::from_raw(inode) };
+    if let Err(e) = T::write_inode(i) {
+        pr_err!("cannot write inode {}: {:?}\n", i.ino(), e);
+    }
 }

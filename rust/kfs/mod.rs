@@ -12,5 +12,7 @@
 pub(crate) mod bindings;
 pub(crate) mod dax;
 pub(crate) mod fs;
+pub(crate) mod inode;
+pub(crate) mod namei;
 pub(crate) mod param;
 pub(crate) mod seq;

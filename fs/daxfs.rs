@@ -11,6 +11,10 @@ mod kfs;
 // Shared with the userspace tools: its `pub` items and the encoder serve them.
 #[allow(dead_code, unreachable_pub)]
 mod format;
+mod dir;
+mod inode;
+mod meta;
+mod namei;
 mod super_block;
 
 use kernel::prelude::*;

@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Mount: options, super block validation, statfs and show_options.
+//! Mount: options, super block validation, the `FileSystem` vtable (which
+//! dispatches to `namei`, `dir` and `inode`), statfs and show_options.
 #![forbid(unsafe_code)]
 
 use crate::format;
+use crate::inode::{self, DInode, DaxInode};
 use crate::kfs::{
-    dax::DaxDevice,
-    fs::{FileSystem, NewSuperBlock, StatFs, SuperBlock},
-    inode::{DirEmitter, Iget, Inode, InodeParams, Time, S_IFDIR},
+    fs::{FileSystem, NewEntry, NewSuperBlock, Rename, StatFs, SuperBlock},
+    inode::{DirEmitter, Time},
     param::{Constant, Param, Spec},
     seq::SeqFile,
 };
-use kernel::sync::aref::ARef;
+use crate::meta::Store;
+use crate::{dir, namei};
 use core::fmt::Write;
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::aref::ARef};
 
 /// The daxfs filesystem type.
 pub(crate) struct DaxFs;
@@ -32,18 +34,24 @@ pub(crate) struct MountOptions {
     dax: DaxMode,
 }
 
-/// Per-inode state (grows with the namespace code).
-pub(crate) struct DaxInode {
-    parent: u64,
-}
-
-const DT_DIR: u8 = 4;
-
 /// A mounted daxfs.
 pub(crate) struct SbInfo {
-    dev: DaxDevice,
+    pub(crate) store: Store,
     sb: format::SuperBlock,
     opts_dax: DaxMode,
+    read_only: bool,
+}
+
+impl Drop for SbInfo {
+    fn drop(&mut self) {
+        // Every inode is evicted by now (orphans freed): record a clean
+        // unmount with exact free counts.
+        if !self.read_only {
+            if let Err(e) = self.store.set_clean(true) {
+                pr_err!("cannot mark the filesystem clean: {:?}\n", e);
+            }
+        }
+    }
 }
 
 const OPT_DAX: u8 = 0;
@@ -86,44 +94,6 @@ impl FileSystem for DaxFs {
     type Info = SbInfo;
     type InodeData = DaxInode;
 
-    fn root(sb: &SuperBlock<Self>) -> Result<ARef<Inode<Self>>> {
-        match sb.iget(format::ROOT_INO)? {
-            Iget::Cached(i) => Ok(i),
-            Iget::New(new) => {
-                let t = Time { sec: sb.info().sb.mkfs_time as i64, nsec: 0 };
-                let params = InodeParams {
-                    mode: S_IFDIR | 0o755,
-                    nlink: 2,
-                    atime: t,
-                    mtime: t,
-                    ctime: t,
-                    ..Default::default()
-                };
-                new.init(&params, Ok::<_, Error>(DaxInode { parent: format::ROOT_INO }))
-            }
-        }
-    }
-
-    fn lookup(_dir: &Inode<Self>, _name: &[u8]) -> Result<Option<ARef<Inode<Self>>>> {
-        Ok(None)
-    }
-
-    fn readdir(dir: &Inode<Self>, emit: &mut DirEmitter) -> Result {
-        if emit.pos() == 0 {
-            if !emit.emit(b".", dir.ino(), DT_DIR) {
-                return Ok(());
-            }
-            emit.set_pos(1);
-        }
-        if emit.pos() == 1 {
-            if !emit.emit(b"..", dir.data().parent, DT_DIR) {
-                return Ok(());
-            }
-            emit.set_pos(2);
-        }
-        Ok(())
-    }
-
     fn parse_param(opts: &mut MountOptions, param: Param) -> Result {
         match (param.opt, param.value as i32) {
             (OPT_DAX, _) | (OPT_DAX_MODE, DAX_ALWAYS) => {
@@ -151,13 +121,77 @@ impl FileSystem for DaxFs {
             pr_err!("{:?}: media error reading the superblock\n", sb.id());
         })?;
         let dsb = format::SuperBlock::parse(&buf, dev.len()).map_err(|e| sb_error(sb.id(), e))?;
+        let read_only = sb.read_only();
+        let store = Store::open(dev, dsb.geometry(), sb.id(), read_only)?;
         pr_info!(
-            "{:?}: mounted daxfs: {} blocks of {} bytes, dax=always\n",
+            "{:?}: mounted daxfs: {} blocks, {} inodes, dax=always{}\n",
             sb.id(),
             dsb.blocks,
-            format::BLOCK_SIZE
+            dsb.inodes,
+            if read_only { ", read-only" } else { "" }
         );
-        Ok(SbInfo { dev, sb: dsb, opts_dax: opts.dax })
+        Ok(SbInfo { store, sb: dsb, opts_dax: opts.dax, read_only })
+    }
+
+    fn root(sb: &SuperBlock<Self>) -> Result<ARef<DInode>> {
+        if !sb.info().read_only {
+            namei::process_orphans(sb)?;
+        }
+        let root = inode::iget(sb, format::ROOT_INO)?;
+        if !root.is_dir() {
+            pr_err!("{:?}: the root inode is not a directory; run fsck.daxfs\n", sb.id());
+            return Err(EUCLEAN);
+        }
+        Ok(root)
+    }
+
+    fn lookup(dir: &DInode, name: &[u8]) -> Result<Option<ARef<DInode>>> {
+        let found = dir.data().dir.lock().lookup(dir, name)?;
+        match found {
+            Some(f) => Ok(Some(inode::iget(dir.super_block(), f.ino)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> Result<ARef<DInode>> {
+        namei::create(dir, name, new)
+    }
+
+    fn link(dir: &DInode, name: &[u8], target: &DInode) -> Result {
+        namei::link(dir, name, target)
+    }
+
+    fn unlink(dir: &DInode, name: &[u8], victim: &DInode) -> Result {
+        namei::unlink(dir, name, victim)
+    }
+
+    fn rmdir(dir: &DInode, name: &[u8], victim: &DInode) -> Result {
+        namei::rmdir(dir, name, victim)
+    }
+
+    fn rename(r: &Rename<'_, Self>) -> Result {
+        namei::rename(r)
+    }
+
+    fn readdir(d: &DInode, emit: &mut DirEmitter) -> Result {
+        dir::readdir(d, emit)
+    }
+
+    fn get_link(i: &DInode) -> Result<&CStr> {
+        i.data().link()
+    }
+
+    fn write_inode(i: &DInode) -> Result {
+        inode::write_inode(i)
+    }
+
+    fn btime(i: &DInode) -> Option<Time> {
+        let b = i.data().state.lock().disk.btime;
+        Some(Time { sec: b.sec, nsec: b.nsec })
+    }
+
+    fn evict_inode(i: &DInode) {
+        namei::evict(i)
     }
 
     fn reconfigure(_sb: &SuperBlock<Self>, opts: &MountOptions) -> Result {
@@ -170,20 +204,11 @@ impl FileSystem for DaxFs {
     fn statfs(sb: &SuperBlock<Self>) -> Result<StatFs> {
         let info = sb.info();
         let d = &info.sb;
-        let free = d.free_blocks();
+        let (bfree, ffree) = info.store.free_counts();
         let u = &d.uuid;
         let fsid = u64::from_le_bytes([u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7]])
             ^ u64::from_le_bytes([u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]]);
-        let _ = info.dev.len();
-        Ok(StatFs {
-            blocks: d.blocks,
-            bfree: free,
-            bavail: free,
-            files: d.inodes,
-            ffree: d.inodes.saturating_sub(1),
-            namelen: 255,
-            fsid,
-        })
+        Ok(StatFs { blocks: d.blocks, bfree, bavail: bfree, files: d.inodes, ffree, namelen: 255, fsid })
     }
 
     fn show_options(sb: &SuperBlock<Self>, seq: &mut SeqFile) -> Result {

@@ -1,0 +1,454 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Metadata transactions: the redo journal, the block and inode allocators
+//! and the orphan list head, all behind one per-filesystem mutex
+//! (docs/consistency.md, docs/locking.md).
+//!
+//! An operation calls [`Store::begin`], reads and logs changes through the
+//! returned [`Tx`], and calls [`Tx::commit`]: when that returns the change
+//! is durable and applied in place.  Dropping a `Tx` without committing
+//! releases what it allocated in DRAM; nothing reached pmem.
+#![forbid(unsafe_code)]
+
+use crate::format::{self, Geometry, StateBlock};
+use crate::kfs::dax::DaxDevice;
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{Mutex, MutexGuard},
+};
+
+const BS: u64 = format::BLOCK_SIZE as u64;
+
+/// DRAM state guarded by the metadata mutex.
+pub(crate) struct Meta {
+    applied_seq: u64,
+    /// Block bitmap (bit set = in use), mirrors pmem plus the allocations of
+    /// the transaction in flight.
+    bbits: KVVec<u64>,
+    /// Inode bitmap, likewise; bit `ino - 1`.
+    ibits: KVVec<u64>,
+    free_blocks: u64,
+    free_inodes: u64,
+    block_hint: u64,
+    /// First inode of the orphan list (0 = empty), as committed.
+    pub(crate) orphan_head: u64,
+    /// Whether the state block says "clean" on pmem.
+    clean: bool,
+}
+
+/// The mounted device and everything immutable about it.
+pub(crate) struct Store {
+    pub(crate) dev: DaxDevice,
+    pub(crate) geo: Geometry,
+    meta: Pin<KBox<Mutex<Meta>>>,
+}
+
+fn test_bit(bits: &[u64], n: u64) -> bool {
+    bits.get((n / 64) as usize).is_some_and(|w| w & (1 << (n % 64)) != 0)
+}
+
+fn set_bit(bits: &mut [u64], n: u64, on: bool) {
+    if let Some(w) = bits.get_mut((n / 64) as usize) {
+        if on {
+            *w |= 1 << (n % 64);
+        } else {
+            *w &= !(1 << (n % 64));
+        }
+    }
+}
+
+fn load_bitmap(dev: &DaxDevice, start: u64, bits: u64) -> Result<(KVVec<u64>, u64)> {
+    let words = bits.div_ceil(64) as usize;
+    let mut bytes = KVVec::from_elem(0u8, words * 8, GFP_KERNEL)?;
+    dev.read(start * BS, &mut bytes)?;
+    let mut out = KVVec::with_capacity(words, GFP_KERNEL)?;
+    let mut used = 0u64;
+    for (i, c) in bytes.chunks_exact(8).enumerate() {
+        let mut w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // Bits past the end of the area do not exist: count them as used.
+        let first = i as u64 * 64;
+        if first + 64 > bits {
+            w |= !0u64 << (bits - first);
+        }
+        used += u64::from(w.count_ones());
+        out.push(w, GFP_KERNEL)?;
+    }
+    Ok((out, words as u64 * 64 - used))
+}
+
+fn persist_u64(dev: &DaxDevice, off: u64, v: u64) -> Result {
+    dev.write(off, &v.to_le_bytes())?;
+    dev.fence();
+    Ok(())
+}
+
+const STATE_OFF: u64 = format::STATE_BLOCK * BS;
+
+impl Store {
+    /// Opens the metadata of a mounted filesystem: replays a committed
+    /// journal transaction, loads the bitmaps, and (read-write) marks the
+    /// filesystem not clean until unmount.
+    pub(crate) fn open(dev: DaxDevice, geo: Geometry, id: &CStr, read_only: bool) -> Result<Self> {
+        let mut sbuf = [0u8; format::STATE_SIZE];
+        dev.read(STATE_OFF, &mut sbuf)?;
+        let st = StateBlock::decode(&sbuf).map_err(|e| {
+            pr_err!("{:?}: {}; run fsck.daxfs\n", id, e.describe());
+            EUCLEAN
+        })?;
+        if st.committed_seq != st.applied_seq {
+            replay(&dev, &geo, &st, id)?;
+        }
+        let (bbits, free_blocks) = load_bitmap(&dev, geo.bbitmap_start, geo.blocks)?;
+        let (ibits, free_inodes) = load_bitmap(&dev, geo.ibitmap_start, geo.inodes)?;
+        if !test_bit(&ibits, format::ROOT_INO - 1) {
+            pr_err!("{:?}: the root inode is not allocated; run fsck.daxfs\n", id);
+            return Err(EUCLEAN);
+        }
+        let meta = Meta {
+            applied_seq: st.committed_seq,
+            bbits,
+            ibits,
+            free_blocks,
+            free_inodes,
+            block_hint: geo.data_start,
+            orphan_head: st.orphan_head,
+            clean: st.clean,
+        };
+        let store = Store { dev, geo, meta: KBox::pin_init(new_mutex!(meta), GFP_KERNEL)? };
+        if !read_only {
+            store.set_clean(false)?;
+        }
+        Ok(store)
+    }
+
+    /// Starts a transaction (takes the metadata mutex until commit or drop).
+    pub(crate) fn begin(&self) -> Tx<'_> {
+        Tx {
+            meta: self.meta.lock(),
+            store: self,
+            recs: KVec::new(),
+            allocs: KVec::new(),
+            frees: KVec::new(),
+            state_dirty: false,
+            orphan_before: None,
+            done: false,
+        }
+    }
+
+    /// The committed orphan list head.
+    pub(crate) fn orphan_head(&self) -> u64 {
+        self.meta.lock().orphan_head
+    }
+
+    /// Free blocks and inodes, for statfs.
+    pub(crate) fn free_counts(&self) -> (u64, u64) {
+        let m = self.meta.lock();
+        (m.free_blocks, m.free_inodes)
+    }
+
+    /// Records in the state block whether the filesystem is clean (with
+    /// exact free counts when it is).
+    pub(crate) fn set_clean(&self, clean: bool) -> Result {
+        let mut tx = self.begin();
+        tx.meta.clean = clean;
+        tx.state_dirty = true;
+        tx.commit()
+    }
+}
+
+fn replay(dev: &DaxDevice, geo: &Geometry, st: &StateBlock, id: &CStr) -> Result {
+    let len = (st.tx_len as u64).min(geo.journal_bytes()) as usize;
+    let mut jbuf = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+    dev.read(geo.journal_start * BS, &mut jbuf)?;
+    let bad = |e: format::JournalError| {
+        pr_err!("{:?}: journal: {}; run fsck.daxfs\n", id, e.describe());
+        EUCLEAN
+    };
+    let tx = st.pending_transaction(&jbuf, geo).map_err(bad)?.ok_or(EUCLEAN)?;
+    let mut n = 0u32;
+    for r in tx.records() {
+        let r = r.map_err(bad)?;
+        dev.write(r.dst, r.data)?;
+        n += 1;
+    }
+    dev.fence();
+    persist_u64(dev, STATE_OFF + format::STATE_APPLIED as u64, tx.seq)?;
+    pr_info!("{:?}: journal: replayed transaction {} ({} records)\n", id, tx.seq, n);
+    Ok(())
+}
+
+/// What a transaction allocated or freed, applied to the pmem bitmaps at
+/// commit (and, for frees, to the DRAM bitmaps after it).
+#[derive(Clone, Copy)]
+enum Range {
+    Blocks(u64, u64),
+    Inode(u64),
+}
+
+/// One metadata transaction.  Holds the metadata mutex.
+pub(crate) struct Tx<'a> {
+    meta: MutexGuard<'a, Meta>,
+    store: &'a Store,
+    /// Encoded journal records, in order.
+    recs: KVec<u8>,
+    allocs: KVec<Range>,
+    frees: KVec<Range>,
+    state_dirty: bool,
+    /// The orphan head before this transaction changed it (for rollback).
+    orphan_before: Option<u64>,
+    done: bool,
+}
+
+impl Tx<'_> {
+    pub(crate) fn geo(&self) -> &Geometry {
+        &self.store.geo
+    }
+
+    /// Logs `data` to be written at device byte offset `dst`.
+    pub(crate) fn write(&mut self, dst: u64, data: &[u8]) -> Result {
+        for (i, chunk) in data.chunks(format::RECORD_MAX).enumerate() {
+            let off = dst + (i * format::RECORD_MAX) as u64;
+            if !self.store.geo.record_target_ok(off, chunk.len()) {
+                pr_err!("bug: journal record for {}+{} outside the metadata areas\n", off, chunk.len());
+                return Err(EINVAL);
+            }
+            let at = self.recs.len();
+            self.recs.resize(at + format::record_size(chunk.len()), 0, GFP_KERNEL)?;
+            format::encode_record(&mut self.recs[at..], off, chunk).map_err(|_| EINVAL)?;
+        }
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes at `off` as they are with this transaction's
+    /// records so far applied.
+    pub(crate) fn read(&self, off: u64, buf: &mut [u8]) -> Result {
+        self.store.dev.read(off, buf)?;
+        let end = off + buf.len() as u64;
+        for r in format::records(&self.recs) {
+            let r = r.map_err(|_| EINVAL)?;
+            let r_end = r.dst + r.data.len() as u64;
+            if r.dst >= end || r_end <= off {
+                continue;
+            }
+            let (from, to) = (r.dst.max(off), r_end.min(end));
+            buf[(from - off) as usize..(to - off) as usize]
+                .copy_from_slice(&r.data[(from - r.dst) as usize..(to - r.dst) as usize]);
+        }
+        Ok(())
+    }
+
+    /// Allocates an inode number.
+    pub(crate) fn alloc_inode(&mut self) -> Result<u64> {
+        let m = &mut *self.meta;
+        let n = self.store.geo.inodes;
+        let word = m.ibits.iter().position(|w| *w != !0u64).ok_or(ENOSPC)?;
+        let bit = (!m.ibits[word]).trailing_zeros() as u64;
+        let idx = word as u64 * 64 + bit;
+        if idx >= n {
+            return Err(ENOSPC);
+        }
+        self.allocs.push(Range::Inode(idx + 1), GFP_KERNEL)?;
+        set_bit(&mut m.ibits, idx, true);
+        m.free_inodes -= 1;
+        Ok(idx + 1)
+    }
+
+    /// Frees inode `ino` (in DRAM once committed).
+    pub(crate) fn free_inode(&mut self, ino: u64) -> Result {
+        self.frees.push(Range::Inode(ino), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Allocates one run of up to `want` free blocks (at least one);
+    /// returns `(first block, count)`.  With `align`, prefers runs starting
+    /// on a 2 MiB boundary.
+    pub(crate) fn alloc_blocks(&mut self, want: u64, align: bool) -> Result<(u64, u64)> {
+        let geo = self.store.geo;
+        let m = &mut *self.meta;
+        if m.free_blocks == 0 || want == 0 {
+            return Err(ENOSPC);
+        }
+        let step = if align { format::DATA_ALIGN_BLOCKS } else { 1 };
+        let mut found = None;
+        for pass in 0..2 {
+            let (from, to) = if pass == 0 { (m.block_hint, geo.blocks) } else { (geo.data_start, m.block_hint) };
+            let mut b = from.next_multiple_of(step);
+            while b < to {
+                if test_bit(&m.bbits, b) {
+                    // Skip whole used words quickly.
+                    let w = m.bbits.get((b / 64) as usize).copied().unwrap_or(!0);
+                    b = if w == !0 { (b / 64 + 1) * 64 } else { b + 1 };
+                    b = b.next_multiple_of(step);
+                    continue;
+                }
+                let mut len = 1;
+                while len < want && b + len < geo.blocks && !test_bit(&m.bbits, b + len) {
+                    len += 1;
+                }
+                found = Some((b, len));
+                break;
+            }
+            if found.is_some() {
+                break;
+            }
+        }
+        let (b, len) = match found {
+            Some(r) => r,
+            // Nothing aligned left: any free block will do.
+            None if align => return self.alloc_blocks(want, false),
+            None => return Err(ENOSPC),
+        };
+        self.allocs.push(Range::Blocks(b, len), GFP_KERNEL)?;
+        for i in b..b + len {
+            set_bit(&mut m.bbits, i, true);
+        }
+        m.free_blocks -= len;
+        m.block_hint = b + len;
+        Ok((b, len))
+    }
+
+    /// Frees blocks `b..b+len` (in DRAM once committed).
+    pub(crate) fn free_blocks(&mut self, b: u64, len: u64) -> Result {
+        if !self.store.geo.is_data(b, len) {
+            pr_err!("refusing to free metadata blocks {}+{}\n", b, len);
+            return Err(EUCLEAN);
+        }
+        self.frees.push(Range::Blocks(b, len), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// The orphan list head as this transaction sees it.
+    pub(crate) fn orphan_head(&self) -> u64 {
+        self.meta.orphan_head
+    }
+
+    /// Changes the orphan list head (logged at commit).
+    pub(crate) fn set_orphan_head(&mut self, ino: u64) {
+        self.orphan_before.get_or_insert(self.meta.orphan_head);
+        self.meta.orphan_head = ino;
+        self.state_dirty = true;
+    }
+
+    /// Logs the pmem bitmap words covering `first..first+count` of the
+    /// bitmap at block `start` with those bits set or cleared.
+    fn log_bits(&mut self, start: u64, first: u64, count: u64, on: bool) -> Result {
+        let mut n = first;
+        let end = first + count;
+        while n < end {
+            let word_off = start * BS + (n / 64) * 8;
+            let mut w = [0u8; 8];
+            self.read(word_off, &mut w)?;
+            let mut v = u64::from_le_bytes(w);
+            let stop = end.min((n / 64 + 1) * 64);
+            for i in n..stop {
+                if on {
+                    v |= 1 << (i % 64);
+                } else {
+                    v &= !(1 << (i % 64));
+                }
+            }
+            self.write(word_off, &v.to_le_bytes())?;
+            n = stop;
+        }
+        Ok(())
+    }
+
+    /// Makes the transaction durable and applies it in place.
+    pub(crate) fn commit(mut self) -> Result {
+        let geo = self.store.geo;
+        // Bitmap words, computed now that nothing else can change them.
+        for i in 0..self.allocs.len() {
+            match self.allocs[i] {
+                Range::Blocks(b, l) => self.log_bits(geo.bbitmap_start, b, l, true)?,
+                Range::Inode(ino) => self.log_bits(geo.ibitmap_start, ino - 1, 1, true)?,
+            }
+        }
+        for i in 0..self.frees.len() {
+            match self.frees[i] {
+                Range::Blocks(b, l) => self.log_bits(geo.bbitmap_start, b, l, false)?,
+                Range::Inode(ino) => self.log_bits(geo.ibitmap_start, ino - 1, 1, false)?,
+            }
+        }
+        if self.state_dirty {
+            let m = &*self.meta;
+            let mut st = StateBlock::new(m.free_blocks, m.free_inodes);
+            st.orphan_head = m.orphan_head;
+            st.clean = m.clean;
+            let mut sbuf = [0u8; format::STATE_SIZE];
+            st.encode(&mut sbuf);
+            let j = format::STATE_JOURNALED;
+            self.write(STATE_OFF + j as u64, &sbuf[j..])?;
+        }
+        if self.recs.is_empty() {
+            self.done = true;
+            return Ok(());
+        }
+        let len = self.recs.len() as u64;
+        if len > geo.journal_bytes() {
+            pr_err!("transaction of {} bytes exceeds the journal\n", len);
+            return Err(E2BIG);
+        }
+        let dev = &self.store.dev;
+        let seq = self.meta.applied_seq + 1;
+        // 1. records, 2. length + CRC, 3. the commit point.
+        dev.write(geo.journal_start * BS, &self.recs)?;
+        dev.fence();
+        let word = format::tx_word(len as u32, format::tx_crc(seq, &self.recs));
+        persist_u64(dev, STATE_OFF + format::STATE_TX as u64, word)?;
+        persist_u64(dev, STATE_OFF + format::STATE_COMMITTED as u64, seq)?;
+        // Committed: from here the change survives a crash.
+        self.done = true;
+        // 4. apply in place, 5. mark applied.
+        for r in format::records(&self.recs) {
+            let r = r.map_err(|_| EINVAL)?;
+            dev.write(r.dst, r.data)?;
+        }
+        dev.fence();
+        persist_u64(dev, STATE_OFF + format::STATE_APPLIED as u64, seq)?;
+        self.meta.applied_seq = seq;
+        // Freed space becomes allocatable only now.
+        for i in 0..self.frees.len() {
+            let m = &mut *self.meta;
+            match self.frees[i] {
+                Range::Blocks(b, l) => {
+                    for n in b..b + l {
+                        set_bit(&mut m.bbits, n, false);
+                    }
+                    m.free_blocks += l;
+                }
+                Range::Inode(ino) => {
+                    set_bit(&mut m.ibits, ino - 1, false);
+                    m.free_inodes += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Not committed: give back what was taken in DRAM.
+        if let Some(head) = self.orphan_before {
+            self.meta.orphan_head = head;
+        }
+        for i in 0..self.allocs.len() {
+            let m = &mut *self.meta;
+            match self.allocs[i] {
+                Range::Blocks(b, l) => {
+                    for n in b..b + l {
+                        set_bit(&mut m.bbits, n, false);
+                    }
+                    m.free_blocks += l;
+                }
+                Range::Inode(ino) => {
+                    set_bit(&mut m.ibits, ino - 1, false);
+                    m.free_inodes += 1;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,524 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Namespace operations.  Each is one metadata transaction: the DRAM state
+//! (inode images, directory indexes, VFS inode fields) changes only after
+//! the commit succeeded, so a failed operation leaves nothing behind.
+//!
+//! Lock order (docs/locking.md): directory indexes (by ascending inode
+//! number) -> metadata mutex (`Store::begin`) -> one `InodeState` at a time.
+#![forbid(unsafe_code)]
+
+use crate::dir::{Change, DirIndex, Found};
+use crate::format::{self, Extent};
+use crate::inode::{self, disk_time, log_inode, DInode, IState};
+use crate::kfs::{
+    fs::{NewEntry, Rename, RENAME_EXCHANGE, RENAME_WHITEOUT},
+    inode::Time,
+};
+use crate::meta::Tx;
+use kernel::{prelude::*, sync::aref::ARef, sync::MutexGuard};
+
+const BS: u64 = format::BLOCK_SIZE as u64;
+/// Most links an inode may have (as ext4).
+const LINK_MAX: u32 = 65000;
+
+fn dtype(mode: u32) -> u8 {
+    format::dt_from_mode(mode)
+}
+
+/// A copy of an inode's state to modify inside a transaction.
+fn snapshot(i: &DInode) -> Result<IState> {
+    let st = i.data().state.lock();
+    let mut extents = KVec::with_capacity(st.extents.len(), GFP_KERNEL)?;
+    extents.extend_from_slice(&st.extents, GFP_KERNEL)?;
+    let mut chain = KVec::with_capacity(st.chain.len(), GFP_KERNEL)?;
+    chain.extend_from_slice(&st.chain, GFP_KERNEL)?;
+    Ok(IState { disk: st.disk, extents, chain })
+}
+
+/// Installs a committed state.
+fn install(i: &DInode, new: IState) {
+    *i.data().state.lock() = new;
+}
+
+/// Puts inode `ino` (image `d`) on the orphan list.
+fn orphan_add(tx: &mut Tx<'_>, ino: u64, d: &mut format::Inode) {
+    d.orphan_next = tx.orphan_head();
+    tx.set_orphan_head(ino);
+}
+
+/// Takes inode `ino` off the orphan list (walking it on pmem).
+fn orphan_remove(tx: &mut Tx<'_>, ino: u64, d: &mut format::Inode) -> Result {
+    let next = d.orphan_next;
+    d.orphan_next = 0;
+    if tx.orphan_head() == ino {
+        tx.set_orphan_head(next);
+        return Ok(());
+    }
+    let mut cur = tx.orphan_head();
+    let mut steps = 0u64;
+    while cur != 0 {
+        let off = tx.geo().inode_offset(cur).ok_or(EUCLEAN)?;
+        let mut buf = [0u8; format::INODE_SIZE];
+        tx.read(off, &mut buf)?;
+        let mut c = format::Inode::decode(&buf).map_err(|_| EUCLEAN)?;
+        if c.orphan_next == ino {
+            c.orphan_next = next;
+            return log_inode(tx, cur, &c);
+        }
+        cur = c.orphan_next;
+        steps += 1;
+        if steps > tx.geo().inodes {
+            break;
+        }
+    }
+    pr_err!("inode {} missing from the orphan list\n", ino);
+    Err(EUCLEAN)
+}
+
+/// `mtime = ctime = now` on a directory image.
+fn touch_dir(d: &mut format::Inode, now: Time) {
+    d.mtime = disk_time(now);
+    d.ctime = disk_time(now);
+}
+
+pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> Result<ARef<DInode>> {
+    if let Some(t) = new.symlink {
+        if t.len() as u64 > format::SYMLINK_MAX || t.is_empty() {
+            return Err(ENAMETOOLONG);
+        }
+    }
+    let sb = dir.super_block();
+    let store = &sb.info().store;
+    let mut idx = dir.data().dir.lock();
+    if let Some(name) = name {
+        if idx.lookup(dir, name)?.is_some() {
+            return Err(EEXIST);
+        }
+    }
+    let is_dir = new.mode & crate::kfs::inode::S_IFMT == crate::kfs::inode::S_IFDIR;
+    if is_dir && dir.nlink() >= LINK_MAX {
+        return Err(EMLINK);
+    }
+    let mut tx = store.begin();
+    let ino = tx.alloc_inode()?;
+    let vnew = sb.new_inode(ino)?;
+    let (mode, uid, gid) = vnew.init_owner(dir, new.mode);
+    let now = dir.touch_ctime();
+    let mut d = format::Inode::new(u32::from(mode), disk_time(now));
+    d.uid = uid;
+    d.gid = gid;
+    d.generation = (ino as u32) ^ (now.nsec << 8);
+    let mut link = KVec::new();
+    let mut extents: KVec<Extent> = KVec::new();
+    let mut chain = KVec::new();
+    match u32::from(mode) & format::S_IFMT {
+        format::S_IFDIR => d.parent = dir.ino(),
+        format::S_IFLNK => {
+            let t = new.symlink.ok_or(EINVAL)?;
+            d.size = t.len() as u64;
+            if t.len() <= format::FAST_SYMLINK_MAX {
+                d.inline[..t.len()].copy_from_slice(t);
+            } else {
+                let (pblk, _) = tx.alloc_blocks(1, false)?;
+                let mut block = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
+                block[..t.len()].copy_from_slice(t);
+                tx.write(pblk * BS, &block)?;
+                inode::push_block(&mut extents, 0, pblk)?;
+                d.blocks = 1;
+                inode::log_extents(&mut tx, ino, &mut d, &extents, &mut chain)?;
+            }
+            link.extend_from_slice(t, GFP_KERNEL)?;
+            link.push(0, GFP_KERNEL)?;
+        }
+        format::S_IFREG | format::S_IFIFO | format::S_IFSOCK => {}
+        format::S_IFCHR | format::S_IFBLK => d.rdev = inode::encode_dev(new.rdev),
+        _ => return Err(EINVAL),
+    }
+    let mut dst = snapshot(dir)?;
+    let mut change = None;
+    match name {
+        Some(name) => {
+            change = Some(idx.add(&mut tx, dir, &mut dst, name, ino, dtype(d.mode))?);
+            touch_dir(&mut dst.disk, now);
+            if is_dir {
+                dst.disk.nlink += 1;
+            }
+            log_inode(&mut tx, dir.ino(), &dst.disk)?;
+        }
+        None => {
+            // O_TMPFILE: no name, so an orphan from the start.
+            d.nlink = 0;
+            orphan_add(&mut tx, ino, &mut d);
+        }
+    }
+    log_inode(&mut tx, ino, &d)?;
+    tx.commit()?;
+
+    if let Some(c) = change {
+        idx.apply(c);
+        dir.touch_mtime_ctime();
+        dir.set_size(dst.disk.size);
+        dir.set_blocks(dst.disk.blocks);
+        if is_dir {
+            dir.inc_nlink();
+        }
+        install(dir, dst);
+    }
+    drop(idx);
+    let mut p = inode::params(&d);
+    if name.is_none() {
+        // d_tmpfile() drops the VFS link count from 1 to 0.
+        p.nlink = 1;
+    }
+    vnew.init(&p, inode::new_data_with(IState { disk: d, extents, chain }, link))
+}
+
+pub(crate) fn link(dir: &DInode, name: &[u8], target: &DInode) -> Result {
+    if target.nlink() >= LINK_MAX {
+        return Err(EMLINK);
+    }
+    let store = &dir.super_block().info().store;
+    let mut idx = dir.data().dir.lock();
+    if idx.lookup(dir, name)?.is_some() {
+        return Err(EEXIST);
+    }
+    let mut tx = store.begin();
+    let now = target.touch_ctime();
+    let mut t = snapshot(target)?;
+    if t.disk.nlink == 0 {
+        // linkat() of an O_TMPFILE: it stops being an orphan.
+        orphan_remove(&mut tx, target.ino(), &mut t.disk)?;
+    }
+    t.disk.nlink += 1;
+    t.disk.ctime = disk_time(now);
+    let mut dst = snapshot(dir)?;
+    let change = idx.add(&mut tx, dir, &mut dst, name, target.ino(), dtype(t.disk.mode))?;
+    touch_dir(&mut dst.disk, now);
+    log_inode(&mut tx, dir.ino(), &dst.disk)?;
+    log_inode(&mut tx, target.ino(), &t.disk)?;
+    tx.commit()?;
+    idx.apply(change);
+    target.inc_nlink();
+    dir.touch_mtime_ctime();
+    dir.set_size(dst.disk.size);
+    dir.set_blocks(dst.disk.blocks);
+    install(dir, dst);
+    install(target, t);
+    Ok(())
+}
+
+/// Drops one link of `victim` inside `tx` (a directory drops both of its
+/// own); at zero it becomes an orphan until eviction frees it.
+fn drop_link(tx: &mut Tx<'_>, victim: &DInode, v: &mut IState, now: Time) {
+    if v.disk.file_type() == format::S_IFDIR {
+        v.disk.nlink = 0;
+    } else {
+        v.disk.nlink = v.disk.nlink.saturating_sub(1);
+    }
+    v.disk.ctime = disk_time(now);
+    if v.disk.nlink == 0 {
+        orphan_add(tx, victim.ino(), &mut v.disk);
+    }
+}
+
+fn found(idx: &mut DirIndex, dir: &DInode, name: &[u8], ino: u64) -> Result<Found> {
+    match idx.lookup(dir, name)? {
+        Some(f) if f.ino == ino => Ok(f),
+        _ => Err(ENOENT),
+    }
+}
+
+fn remove_entry(dir: &DInode, name: &[u8], victim: &DInode, rmdir: bool) -> Result {
+    let store = &dir.super_block().info().store;
+    let mut idx = dir.data().dir.lock();
+    let f = found(&mut idx, dir, name, victim.ino())?;
+    if rmdir && !victim.data().dir.lock().is_empty(victim)? {
+        return Err(ENOTEMPTY);
+    }
+    let mut tx = store.begin();
+    let now = dir.touch_ctime();
+    let mut dst = snapshot(dir)?;
+    let change = idx.remove(&mut tx, dir, &dst, f.slot, name)?;
+    touch_dir(&mut dst.disk, now);
+    if rmdir {
+        dst.disk.nlink -= 1;
+    }
+    let mut v = snapshot(victim)?;
+    drop_link(&mut tx, victim, &mut v, now);
+    log_inode(&mut tx, dir.ino(), &dst.disk)?;
+    log_inode(&mut tx, victim.ino(), &v.disk)?;
+    tx.commit()?;
+    idx.apply(change);
+    dir.touch_mtime_ctime();
+    if rmdir {
+        dir.drop_nlink();
+        victim.clear_nlink();
+    } else {
+        victim.drop_nlink();
+    }
+    victim.touch_ctime();
+    install(dir, dst);
+    install(victim, v);
+    Ok(())
+}
+
+pub(crate) fn unlink(dir: &DInode, name: &[u8], victim: &DInode) -> Result {
+    remove_entry(dir, name, victim, false)
+}
+
+pub(crate) fn rmdir(dir: &DInode, name: &[u8], victim: &DInode) -> Result {
+    remove_entry(dir, name, victim, true)
+}
+
+/// Locks the indexes of one or two directories in inode-number order.
+fn lock_two<'a>(
+    a: &'a DInode,
+    b: &'a DInode,
+) -> (MutexGuard<'a, DirIndex>, Option<MutexGuard<'a, DirIndex>>) {
+    if core::ptr::eq(a, b) {
+        (a.data().dir.lock(), None)
+    } else if a.ino() < b.ino() {
+        let ga = a.data().dir.lock();
+        (ga, Some(b.data().dir.lock()))
+    } else {
+        let gb = b.data().dir.lock();
+        (a.data().dir.lock(), Some(gb))
+    }
+}
+
+pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
+    let store = &r.old_dir.super_block().info().store;
+    let same = core::ptr::eq(r.old_dir, r.new_dir);
+    let (mut oidx, mut nidx_g) = lock_two(r.old_dir, r.new_dir);
+    let old_f = found(&mut oidx, r.old_dir, r.old_name, r.old.ino())?;
+    let new_f = {
+        let nidx: &mut DirIndex = match nidx_g.as_mut() {
+            Some(g) => g,
+            None => &mut oidx,
+        };
+        match r.target {
+            Some(t) => Some(found(nidx, r.new_dir, r.new_name, t.ino())?),
+            None => None,
+        }
+    };
+    let old_is_dir = r.old.is_dir();
+    let exchange = r.flags & RENAME_EXCHANGE != 0;
+    if let (Some(t), false) = (r.target, exchange) {
+        if t.is_dir() && !t.data().dir.lock().is_empty(t)? {
+            return Err(ENOTEMPTY);
+        }
+    }
+    if r.flags & RENAME_WHITEOUT != 0 && exchange {
+        return Err(EINVAL);
+    }
+    let mut tx = store.begin();
+    let now = r.old_dir.touch_ctime();
+    let mut od = snapshot(r.old_dir)?;
+    let mut nd = if same { None } else { Some(snapshot(r.new_dir)?) };
+    let mut o = snapshot(r.old)?;
+    let mut tgt = match r.target {
+        Some(t) => Some(snapshot(t)?),
+        None => None,
+    };
+    let mut changes: KVec<(bool, Change)> = KVec::new(); // (in new dir?, change)
+    let mut whiteout = None;
+
+    if exchange {
+        let (t, ts) = match (r.target, tgt.as_mut()) {
+            (Some(t), Some(ts)) => (t, ts),
+            _ => return Err(EINVAL),
+        };
+        let new_f = new_f.ok_or(EINVAL)?;
+        DirIndex::retarget(&mut tx, r.old_dir, &od, old_f.slot, t.ino(), dtype(ts.disk.mode))?;
+        DirIndex::retarget(&mut tx, r.new_dir, nd.as_ref().unwrap_or(&od), new_f.slot, r.old.ino(), dtype(o.disk.mode))?;
+        if !same {
+            if old_is_dir != t.is_dir() {
+                let (from, to) = if old_is_dir { (&mut od, nd.as_mut()) } else { (nd.as_mut().ok_or(EINVAL)?, Some(&mut od)) };
+                from.disk.nlink -= 1;
+                if let Some(to) = to {
+                    to.disk.nlink += 1;
+                }
+            }
+            if old_is_dir {
+                o.disk.parent = r.new_dir.ino();
+            }
+            if t.is_dir() {
+                ts.disk.parent = r.old_dir.ino();
+            }
+        }
+        ts.disk.ctime = disk_time(now);
+    } else {
+        // Point the new name at `old` (over the target, or a new record).
+        match (new_f, tgt.as_mut(), r.target) {
+            (Some(nf), Some(ts), Some(t)) => {
+                let dst = nd.as_ref().unwrap_or(&od);
+                DirIndex::retarget(&mut tx, r.new_dir, dst, nf.slot, r.old.ino(), dtype(o.disk.mode))?;
+                drop_link(&mut tx, t, ts, now);
+                if t.is_dir() {
+                    nd.as_mut().unwrap_or(&mut od).disk.nlink -= 1;
+                }
+            }
+            _ => {
+                let nidx: &mut DirIndex = match nidx_g.as_mut() {
+                    Some(g) => g,
+                    None => &mut oidx,
+                };
+                let dst = match nd.as_mut() {
+                    Some(n) => n,
+                    None => &mut od,
+                };
+                let c = nidx.add(&mut tx, r.new_dir, dst, r.new_name, r.old.ino(), dtype(o.disk.mode))?;
+                changes.push((true, c), GFP_KERNEL)?;
+            }
+        }
+        // Remove (or white out) the old name.
+        if r.flags & RENAME_WHITEOUT != 0 {
+            let wino = tx.alloc_inode()?;
+            let wnew = r.old_dir.super_block().new_inode(wino)?;
+            let (mode, uid, gid) = wnew.init_owner(r.old_dir, (format::S_IFCHR | 0) as u16);
+            let mut w = format::Inode::new(u32::from(mode), disk_time(now));
+            w.uid = uid;
+            w.gid = gid;
+            log_inode(&mut tx, wino, &w)?;
+            DirIndex::retarget(&mut tx, r.old_dir, &od, old_f.slot, wino, format::DT_CHR)?;
+            whiteout = Some((wnew, w));
+        } else {
+            let c = oidx.remove(&mut tx, r.old_dir, &od, old_f.slot, r.old_name)?;
+            changes.push((false, c), GFP_KERNEL)?;
+        }
+        if old_is_dir && !same {
+            od.disk.nlink -= 1;
+            if let Some(n) = nd.as_mut() {
+                n.disk.nlink += 1;
+            }
+            o.disk.parent = r.new_dir.ino();
+        }
+    }
+    o.disk.ctime = disk_time(now);
+    touch_dir(&mut od.disk, now);
+    if let Some(n) = nd.as_mut() {
+        touch_dir(&mut n.disk, now);
+    }
+    log_inode(&mut tx, r.old_dir.ino(), &od.disk)?;
+    if let Some(n) = nd.as_ref() {
+        log_inode(&mut tx, r.new_dir.ino(), &n.disk)?;
+    }
+    log_inode(&mut tx, r.old.ino(), &o.disk)?;
+    if let (Some(t), Some(ts)) = (r.target, tgt.as_ref()) {
+        log_inode(&mut tx, t.ino(), &ts.disk)?;
+    }
+    // Exchange moves two names: their index keys (hash, slot) swap owners
+    // but not positions, so the index is unchanged.  Plain renames are
+    // applied below.
+    tx.commit()?;
+
+    for (in_new, c) in changes {
+        match (in_new, nidx_g.as_mut()) {
+            (true, Some(g)) => g.apply(c),
+            _ => oidx.apply(c),
+        }
+    }
+    // VFS link counts and times.
+    if !exchange {
+        if let Some(t) = r.target {
+            if t.is_dir() {
+                t.clear_nlink();
+                // The replaced directory's ".." no longer counts.
+                r.new_dir.drop_nlink();
+            } else {
+                t.drop_nlink();
+            }
+            t.touch_ctime();
+        }
+        if old_is_dir && !same {
+            r.old_dir.drop_nlink();
+            r.new_dir.inc_nlink();
+        }
+    } else if let Some(t) = r.target {
+        if !same && old_is_dir != t.is_dir() {
+            if old_is_dir {
+                r.old_dir.drop_nlink();
+                r.new_dir.inc_nlink();
+            } else {
+                r.new_dir.drop_nlink();
+                r.old_dir.inc_nlink();
+            }
+        }
+        t.touch_ctime();
+    }
+    r.old.touch_ctime();
+    r.old_dir.touch_mtime_ctime();
+    r.new_dir.touch_mtime_ctime();
+    r.old_dir.set_size(od.disk.size);
+    install(r.old_dir, od);
+    if let Some(n) = nd {
+        r.new_dir.set_size(n.disk.size);
+        r.new_dir.set_blocks(n.disk.blocks);
+        install(r.new_dir, n);
+    }
+    install(r.old, o);
+    if let (Some(t), Some(ts)) = (r.target, tgt) {
+        install(t, ts);
+    }
+    if let Some((wnew, w)) = whiteout {
+        let p = inode::params(&w);
+        // The whiteout is on disk; its VFS inode is just dropped.
+        drop(wnew.init(&p, inode::new_data_with(IState { disk: w, extents: KVec::new(), chain: KVec::new() }, KVec::new())));
+    }
+    Ok(())
+}
+
+/// Frees an unlinked inode whose last reference went away.
+pub(crate) fn evict(inode: &DInode) {
+    if inode.nlink() != 0 {
+        return;
+    }
+    let store = &inode.super_block().info().store;
+    let r = (|| -> Result {
+        let mut tx = store.begin();
+        let mut st = snapshot(inode)?;
+        if st.disk.nlink != 0 {
+            return Ok(());
+        }
+        inode::free_all_blocks(&mut tx, &mut st)?;
+        orphan_remove(&mut tx, inode.ino(), &mut st.disk)?;
+        let off = tx.geo().inode_offset(inode.ino()).ok_or(EINVAL)?;
+        tx.write(off, &[0u8; format::INODE_SIZE])?;
+        tx.free_inode(inode.ino())?;
+        tx.commit()
+    })();
+    if let Err(e) = r {
+        pr_err!("cannot free inode {}: {:?}; it stays on the orphan list\n", inode.ino(), e);
+    }
+}
+
+/// Frees every inode left on the orphan list by a crash (mount time).
+pub(crate) fn process_orphans(sb: &crate::kfs::fs::SuperBlock<crate::super_block::DaxFs>) -> Result {
+    let store = &sb.info().store;
+    let mut n = 0u64;
+    loop {
+        let head = store.orphan_head();
+        if head == 0 {
+            break;
+        }
+        n += 1;
+        if n > store.geo.inodes {
+            pr_err!("{:?}: orphan list does not end; run fsck.daxfs\n", sb.id());
+            return Err(EUCLEAN);
+        }
+        // Loading it and dropping the reference evicts it: nlink is 0.
+        let i = inode::iget(sb, head)?;
+        if i.nlink() != 0 {
+            pr_err!("{:?}: orphan {} has links; run fsck.daxfs\n", sb.id(), head);
+            return Err(EUCLEAN);
+        }
+        drop(i);
+        if store.orphan_head() == head {
+            return Err(EUCLEAN);
+        }
+    }
+    if n > 0 {
+        pr_info!("{:?}: freed {} orphan inode(s)\n", sb.id(), n);
+    }
+    Ok(())
+}

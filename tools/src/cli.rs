@@ -35,6 +35,7 @@ impl fmt::Display for Summary<'_> {
         )?;
         writeln!(f, "free:   {} blocks", sb.free_blocks())?;
         writeln!(f, "inodes: {}", sb.inodes)?;
+        writeln!(f, "journal: {} blocks", sb.journal_blocks)?;
         writeln!(f, "uuid:   {}", Hyphenated(&sb.uuid))?;
         write!(f, "label:  {:?}", String::from_utf8_lossy(sb.label_bytes()))
     }

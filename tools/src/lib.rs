@@ -15,9 +15,13 @@ pub use format::*;
 pub mod uuid;
 
 #[cfg(feature = "std")]
+pub mod check;
+#[cfg(feature = "std")]
 pub mod cli;
 #[cfg(feature = "std")]
 pub mod dev;
+#[cfg(feature = "std")]
+pub mod image;
 
 #[cfg(test)]
 mod format_tests;

@@ -1,103 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Runs the built mkfs.daxfs and fsck.daxfs on temporary image files.
 
-use std::fs::{self, OpenOptions};
+mod common;
+
+use std::fs;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command, Stdio};
 use std::thread;
 
-use daxfs::{SuperBlock, BLOCK_SIZE, SB_BACKUP_OFFSET, SB_PRIMARY_OFFSET, SB_SIZE};
-
-const MKFS: &str = env!("CARGO_BIN_EXE_mkfs-daxfs");
-const FSCK: &str = env!("CARGO_BIN_EXE_fsck-daxfs");
-const MIB: u64 = 1 << 20;
-
-/// A sparse image file in the temporary directory, removed on drop.
-struct Image(PathBuf);
-
-impl Image {
-    fn new(bytes: u64) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "daxfs-tools-test-{}-{}.img",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let path = std::env::temp_dir().join(name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .unwrap();
-        file.set_len(bytes).unwrap();
-        Image(path)
-    }
-
-    /// A 64 MiB image holding a fresh filesystem.
-    fn formatted() -> Self {
-        let img = Image::new(64 * MIB);
-        assert_eq!(mkfs(&["-q", "--"], &img), 0);
-        img
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn read(&self) -> Vec<u8> {
-        fs::read(&self.0).unwrap()
-    }
-
-    fn sb(&self, offset: u64) -> SuperBlock {
-        let mut buf = [0u8; SB_SIZE];
-        fs::File::open(&self.0)
-            .unwrap()
-            .read_exact_at(&mut buf, offset)
-            .unwrap();
-        SuperBlock::decode(&buf).unwrap()
-    }
-
-    fn flip(&self, offset: u64) {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&self.0)
-            .unwrap();
-        let mut b = [0u8];
-        file.read_exact_at(&mut b, offset).unwrap();
-        file.write_all_at(&[b[0] ^ 0x55], offset).unwrap();
-    }
-}
-
-impl Drop for Image {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
-    }
-}
-
-fn run(program: &str, args: &[&str], path: Option<&Path>) -> Output {
-    let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null());
-    if let Some(path) = path {
-        cmd.arg(path);
-    }
-    cmd.output().unwrap()
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("killed by a signal")
-}
-
-fn mkfs(args: &[&str], img: &Image) -> i32 {
-    code(&run(MKFS, args, Some(img.path())))
-}
-
-fn fsck(args: &[&str], img: &Image) -> i32 {
-    code(&run(FSCK, args, Some(img.path())))
-}
+use common::*;
+use daxfs::{BLOCK_SIZE, SB_BACKUP_OFFSET, SB_PRIMARY_OFFSET, SB_SIZE};
 
 #[test]
 fn mkfs_then_fsck_is_clean() {
@@ -127,8 +40,9 @@ fn mkfs_sets_label_uuid_inodes_and_size() {
     let sb = img.sb(SB_PRIMARY_OFFSET);
     assert_eq!(sb.label_bytes(), b"my volume");
     assert_eq!(Some(sb.uuid), daxfs::uuid::parse(uuid));
-    assert_eq!(sb.inodes, 1000);
+    assert_eq!(sb.inodes, 1008, "rounded up to whole inode table blocks");
     assert_eq!(sb.blocks, 16384);
+    assert_eq!(sb.journal_blocks, daxfs::JOURNAL_BLOCKS_DEFAULT);
 
     let mut cmd = Command::new(MKFS);
     let out = cmd
@@ -141,6 +55,35 @@ fn mkfs_sets_label_uuid_inodes_and_size() {
     assert_eq!(img.sb(SB_BACKUP_OFFSET).blocks, 5000);
     assert_eq!(img.sb(SB_BACKUP_OFFSET).label_bytes(), b"x");
     assert_eq!(fsck(&["-n"], &img), 0);
+
+    for (arg, journal) in [("-J16", 16), ("--journal-blocks=3000", 3000)] {
+        assert_eq!(mkfs(&["-q", arg], &img), 0);
+        let sb = img.sb(SB_PRIMARY_OFFSET);
+        assert_eq!(sb.journal_blocks, journal);
+        assert_eq!(sb.ibitmap_start, 3 + journal);
+        assert_eq!(fsck(&["-n"], &img), 0);
+    }
+}
+
+#[test]
+fn mkfs_2gib_zeroes_only_metadata() {
+    let img = Image::new(2048 * MIB);
+    // Garbage in the data area must survive (mkfs does not zero it).
+    img.write_at(100 * MIB, b"data");
+    assert_eq!(mkfs(&["-q"], &img), 0);
+    let sb = img.sb(SB_PRIMARY_OFFSET);
+    assert_eq!(
+        (sb.blocks, sb.inodes, sb.data_start),
+        (524_288, 131_072, 8704)
+    );
+    let (code, out) = check_n(&img);
+    assert_eq!(code, 0, "{out}");
+    let mut buf = [0u8; 4];
+    fs::File::open(img.path())
+        .unwrap()
+        .read_exact_at(&mut buf, 100 * MIB)
+        .unwrap();
+    assert_eq!(&buf, b"data");
 }
 
 #[test]
@@ -153,6 +96,11 @@ fn mkfs_rejects_bad_arguments() {
         &["-U", "01234567-89ab-cdef-0123-456789abcdeg"],
         &["-N", "0"],
         &["-N", "99999999999"],
+        &["-N", "18446744073709551615"],
+        &["-J", "15"],
+        &["-J", "0"],
+        &["-J", "x"],
+        &["-J", "16000"], // does not fit in 64 MiB
         &["--bogus"],
     ] {
         let out = run(MKFS, args, Some(img.path()));
@@ -237,24 +185,16 @@ fn bad_backup_is_reported_then_repaired() {
 fn differing_superblocks_are_repaired_from_the_primary() {
     let img = Image::formatted();
     let mut backup = img.sb(SB_BACKUP_OFFSET);
-    backup.inodes += 1;
+    backup.label[0] = b'Z';
     let mut buf = [0u8; SB_SIZE];
     backup.encode(&mut buf);
-    fs::OpenOptions::new()
-        .write(true)
-        .open(img.path())
-        .unwrap()
-        .write_all_at(&buf, SB_BACKUP_OFFSET)
-        .unwrap();
+    img.write_at(SB_BACKUP_OFFSET, &buf);
     let out = run(FSCK, &["-n"], Some(img.path()));
     assert_eq!(code(&out), 4);
     assert!(String::from_utf8_lossy(&out.stdout).contains("fsck.daxfs: superblocks differ"));
     assert_eq!(fsck(&["-y"], &img), 1);
     assert_eq!(fsck(&["-n"], &img), 0);
-    assert_eq!(
-        img.sb(SB_BACKUP_OFFSET).inodes,
-        img.sb(SB_PRIMARY_OFFSET).inodes
-    );
+    assert_eq!(img.sb(SB_BACKUP_OFFSET), img.sb(SB_PRIMARY_OFFSET));
 }
 
 #[test]

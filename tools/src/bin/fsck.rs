@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Parser};
+use daxfs::check::{check, Problem, Report};
 use daxfs::cli::{parse_args, Summary};
 use daxfs::dev::Device;
-use daxfs::*;
+use daxfs::image::Image;
 
 const CLEAN: u8 = 0;
 const CORRECTED: u8 = 1;
@@ -43,84 +44,52 @@ struct Args {
     device: PathBuf,
 }
 
-/// What was found on the device.
-struct Check {
-    primary: Result<SuperBlock, SbError>,
-    backup: Result<SuperBlock, SbError>,
-}
-
-impl Check {
-    fn read(dev: &Device) -> io::Result<Self> {
-        Ok(Check {
-            primary: dev.read_sb(SB_PRIMARY_OFFSET)?,
-            backup: dev.read_sb(SB_BACKUP_OFFSET)?,
-        })
+fn print(report: &Report, seen: &[Problem]) {
+    for p in report.problems.iter().filter(|p| !seen.contains(p)) {
+        let fixed = if p.fixed { " (fixed)" } else { "" };
+        println!("fsck.daxfs: {}{fixed}", p.msg);
     }
-
-    /// One line per problem.
-    fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (name, sb) in [("primary", &self.primary), ("backup", &self.backup)] {
-            if let Err(e) = sb {
-                out.push(format!("{name} superblock: {}", e.describe()));
-            }
-        }
-        if matches!((&self.primary, &self.backup), (Ok(p), Ok(b)) if p != b) {
-            out.push("superblocks differ".into());
-        }
-        out
-    }
-
-    /// The superblock to trust (the primary when valid) and, if the other
-    /// copy needs rewriting from it, that copy's offset and name.
-    fn repair(&self) -> Option<(&SuperBlock, Option<(u64, &'static str)>)> {
-        match (&self.primary, &self.backup) {
-            (Ok(p), Ok(b)) if p == b => Some((p, None)),
-            (Ok(p), _) => Some((p, Some((SB_BACKUP_OFFSET, "backup")))),
-            (Err(_), Ok(b)) => Some((b, Some((SB_PRIMARY_OFFSET, "primary")))),
-            (Err(_), Err(_)) => None,
-        }
-    }
-}
-
-fn report(check: &Check) -> bool {
-    let problems = check.problems();
-    for p in &problems {
-        println!("fsck.daxfs: {p}");
-    }
-    problems.is_empty()
 }
 
 fn run(args: &Args) -> io::Result<u8> {
     let repair = args.yes || args.preen;
-    let dev = Device::open(&args.device, repair)?;
     let path = args.device.display();
-    let check = Check::read(&dev)?;
-    report(&check);
-    let code = match check.repair() {
+    let dev = Device::open(&args.device, repair)?;
+    let (report, mut img) = check(Image::new(dev), repair)?;
+    print(&report, &[]);
+    for note in &report.notes {
+        println!("fsck.daxfs: {note}");
+    }
+    let code = match &report.sb {
         None => {
             println!("fsck.daxfs: no valid superblock, nothing can be repaired");
             UNCORRECTED
         }
-        Some((sb, fix)) => {
-            if sb.flags & SB_FLAG_DIRTY != 0 {
-                println!("fsck.daxfs: filesystem was not cleanly unmounted");
-            }
+        Some(sb) => {
             if args.verbose {
                 println!("{path}:\n{}", Summary(sb));
             }
-            match fix {
-                None => CLEAN,
-                Some(_) if !repair => UNCORRECTED,
-                Some((offset, which)) => {
-                    dev.write_sb(offset, sb)?;
-                    dev.sync()?;
-                    println!("fsck.daxfs: {which} superblock rewritten");
-                    if report(&Check::read(&dev)?) {
-                        CORRECTED
-                    } else {
-                        UNCORRECTED
-                    }
+            if report.problems.is_empty() {
+                CLEAN
+            } else if !report.repaired() {
+                UNCORRECTED
+            } else {
+                img.flush()?;
+                // Check again what is now on the device.
+                let (after, _) = check(Image::new(img.into_device()), false)?;
+                let fixed: Vec<Problem> = report
+                    .problems
+                    .iter()
+                    .map(|p| Problem {
+                        fixed: false,
+                        ..p.clone()
+                    })
+                    .collect();
+                print(&after, &fixed);
+                if after.problems.is_empty() {
+                    CORRECTED
+                } else {
+                    UNCORRECTED
                 }
             }
         }

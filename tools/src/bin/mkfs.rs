@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::Parser;
 use daxfs::cli::{parse_args, Summary};
 use daxfs::dev::{random_bytes, Device};
+use daxfs::image::{Fs, Image};
 use daxfs::*;
 
 /// Make a daxfs filesystem. Never prompts; refuses mounted devices.
@@ -22,9 +23,13 @@ struct Args {
     /// Filesystem UUID (default: random).
     #[arg(short = 'U', long, value_parser = parse_uuid)]
     uuid: Option<[u8; 16]>,
-    /// Number of inodes (default: one per 16 KiB).
+    /// Number of inodes, rounded up to a multiple of 16 (default: one per 16 KiB).
     #[arg(short = 'N', long)]
     inodes: Option<u64>,
+    /// Journal size in 4 KiB blocks.
+    #[arg(short = 'J', long, default_value_t = JOURNAL_BLOCKS_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(JOURNAL_BLOCKS_MIN..=JOURNAL_BLOCKS_MAX))]
+    journal_blocks: u64,
     /// Accepted for compatibility; mkfs.daxfs never asks for confirmation.
     #[arg(short, long)]
     force: bool,
@@ -53,8 +58,8 @@ fn parse_uuid(s: &str) -> Result<[u8; 16], &'static str> {
     uuid::parse(s).ok_or("expected 32 hex digits, as in 01234567-89ab-cdef-0123-456789abcdef")
 }
 
-/// The filesystem size in blocks and its inode count.
-fn geometry(args: &Args, dev_blocks: u64) -> Result<(u64, u64), String> {
+/// The layout from the arguments and the device size.
+fn geometry(args: &Args, dev_blocks: u64) -> Result<Geometry, String> {
     let blocks = args.blocks.unwrap_or(dev_blocks);
     let mib = |blocks: u64| blocks >> (20 - BLOCK_SHIFT);
     if blocks > dev_blocks {
@@ -74,36 +79,45 @@ fn geometry(args: &Args, dev_blocks: u64) -> Result<(u64, u64), String> {
             mib(MAX_BLOCKS) >> 20
         ));
     }
-    let inodes = args.inodes.unwrap_or_else(|| default_inodes(blocks));
-    let max = max_inodes(blocks);
-    if !(1..=max).contains(&inodes) {
-        return Err(format!("{inodes} inodes: must be between 1 and {max}"));
-    }
-    Ok((blocks, inodes))
+    // The inode table holds whole blocks of inodes: round up.
+    let inodes = match args.inodes {
+        None => default_inodes(blocks),
+        Some(0) => return Err("0 inodes: there must be at least 1".into()),
+        // (Past u64::MAX: the largest multiple, which cannot fit either.)
+        Some(n) => n
+            .checked_next_multiple_of(INODES_PER_BLOCK)
+            .unwrap_or(u64::MAX / INODES_PER_BLOCK * INODES_PER_BLOCK),
+    };
+    let journal = args.journal_blocks;
+    Geometry::new(blocks, inodes, journal).map_err(|e| match e {
+        GeoError::NoRoom => {
+            format!("{inodes} inodes and a {journal}-block journal do not fit in {blocks} blocks")
+        }
+        e => e.describe().into(),
+    })
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let dev = Device::open(&args.device, true)?;
     let path = args.device.display();
     let dev_blocks = dev.size() / u64::from(BLOCK_SIZE);
-    let (blocks, inodes) = geometry(args, dev_blocks).map_err(|e| format!("{path}: {e}"))?;
+    let geo = geometry(args, dev_blocks).map_err(|e| format!("{path}: {e}"))?;
     let uuid = match args.uuid {
         Some(u) => u,
         None => uuid::v4(random_bytes()?),
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let sb = SuperBlock::new(
-        blocks,
-        inodes,
-        uuid,
-        args.label.unwrap_or([0; LABEL_LEN]),
-        now,
-    );
+        .unwrap_or_default();
+    let now = Time {
+        sec: now.as_secs() as i64,
+        nsec: now.subsec_nanos(),
+    };
+    let label = args.label.unwrap_or([0; LABEL_LEN]);
+    let sb = SuperBlock::new(&geo, uuid, label, now.sec as u64);
     sb.validate(dev.size())
         .map_err(|e| format!("internal error: {}", e.describe()))?;
-    write_fs(&dev, &sb)?;
+    write_fs(dev, &sb, now)?;
 
     if !args.quiet {
         println!("{path}: daxfs filesystem created\n{}", Summary(&sb));
@@ -111,12 +125,30 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// Zeroes the reserved area, then writes the backup superblock before the
-/// primary (so that a crash never leaves a primary without its backup), then
-/// flushes.
-fn write_fs(dev: &Device, sb: &SuperBlock) -> io::Result<()> {
-    let zero = vec![0u8; (RESERVED_BLOCKS * u64::from(BLOCK_SIZE)) as usize];
-    dev.write_at(0, &zero)?;
+/// Zeroes the metadata areas (not the data area), writes the state block,
+/// the bitmaps and the root directory and flushes them; then writes the
+/// backup superblock and last the primary, so that a crash never leaves a
+/// primary without the rest.
+fn write_fs(dev: Device, sb: &SuperBlock, now: Time) -> io::Result<()> {
+    let geo = sb.geometry();
+    let zero = vec![0u8; 1 << 20];
+    let end = geo.data_start * u64::from(BLOCK_SIZE);
+    for offset in (0..end).step_by(zero.len()) {
+        dev.write_at(offset, &zero[..zero.len().min((end - offset) as usize)])?;
+    }
+    let mut fs = Fs::new(Image::new(dev), *sb);
+    fs.put_state(&StateBlock::new(geo.data_blocks(), geo.inodes - 1))?;
+    for block in 0..geo.data_start {
+        fs.set_bit(geo.bbitmap_start, block, true)?;
+    }
+    fs.set_bit(geo.ibitmap_start, ROOT_INO - 1, true)?;
+    let root = Inode {
+        parent: ROOT_INO,
+        ..Inode::new(S_IFDIR | 0o755, now)
+    };
+    fs.put_inode(ROOT_INO, Some(&root))?;
+    fs.img.flush()?;
+    let dev = fs.img.device();
     dev.write_sb(SB_BACKUP_OFFSET, sb)?;
     dev.write_sb(SB_PRIMARY_OFFSET, sb)?;
     dev.sync()

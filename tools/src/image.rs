@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A filesystem image in memory: a block cache over a [`Device`] ([`Image`])
+//! and typed access to the version 2 metadata ([`Fs`]).  mkfs writes through
+//! it, fsck reads, checks and repairs through it, and the tests build
+//! filesystems with it.  Nothing reaches the device before [`Image::flush`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::io;
+use std::ops::Range;
+
+use crate::dev::Device;
+use crate::*;
+
+const BS: u64 = BLOCK_SIZE as u64;
+
+/// One block.
+pub type Block = [u8; BLOCK_SIZE as usize];
+
+/// Blocks read from a device on first use, kept in memory, and written back
+/// (only those changed) by [`Image::flush`].
+#[derive(Debug)]
+pub struct Image {
+    dev: Device,
+    cache: HashMap<u64, Box<Block>>,
+    dirty: BTreeSet<u64>,
+}
+
+fn out_of_range(what: &str, n: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{what} {n} out of range"),
+    )
+}
+
+fn byte_offset(block: u64) -> io::Result<u64> {
+    block
+        .checked_mul(BS)
+        .ok_or_else(|| out_of_range("block", block))
+}
+
+impl Image {
+    /// An empty cache over `dev`.
+    pub fn new(dev: Device) -> Self {
+        Image {
+            dev,
+            cache: HashMap::new(),
+            dirty: BTreeSet::new(),
+        }
+    }
+
+    /// The device.
+    pub fn device(&self) -> &Device {
+        &self.dev
+    }
+
+    /// Gives the device back, dropping the cache (changes not flushed are lost).
+    pub fn into_device(self) -> Device {
+        self.dev
+    }
+
+    /// Reads the blocks of `range` not cached yet, in large reads.
+    pub fn load(&mut self, range: Range<u64>) -> io::Result<()> {
+        const CHUNK: u64 = 256;
+        let mut buf = vec![0u8; (CHUNK * BS) as usize];
+        let mut start = range.start;
+        while start < range.end {
+            let n = CHUNK.min(range.end - start);
+            let bytes = &mut buf[..(n * BS) as usize];
+            bytes.fill(0);
+            self.dev.read_at(byte_offset(start)?, bytes)?;
+            for (i, chunk) in bytes.chunks_exact(BS as usize).enumerate() {
+                self.cache
+                    .entry(start + i as u64)
+                    .or_insert_with(|| Box::new(chunk.try_into().expect("one block")));
+            }
+            start += n;
+        }
+        Ok(())
+    }
+
+    fn entry(&mut self, n: u64) -> io::Result<&mut Block> {
+        if !self.cache.contains_key(&n) {
+            let mut b = Box::new([0u8; BLOCK_SIZE as usize]);
+            // Past the end of the device reads as zeroes.
+            self.dev.read_at(byte_offset(n)?, &mut b[..])?;
+            self.cache.insert(n, b);
+        }
+        Ok(self.cache.get_mut(&n).expect("just inserted"))
+    }
+
+    /// Block `n`.
+    pub fn block(&mut self, n: u64) -> io::Result<&Block> {
+        Ok(self.entry(n)?)
+    }
+
+    /// Block `n`, to be changed (it will be written back).
+    pub fn block_mut(&mut self, n: u64) -> io::Result<&mut Block> {
+        self.dirty.insert(n);
+        self.entry(n)
+    }
+
+    /// Reads `buf.len()` bytes from byte `offset`.
+    pub fn read(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let at = (pos % BS) as usize;
+            let n = (BS as usize - at).min(buf.len() - done);
+            buf[done..done + n].copy_from_slice(&self.block(pos / BS)?[at..at + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at byte `offset`; blocks whose contents do not change
+    /// are not marked dirty.
+    pub fn write(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
+        let mut done = 0;
+        while done < data.len() {
+            let pos = offset + done as u64;
+            let at = (pos % BS) as usize;
+            let n = (BS as usize - at).min(data.len() - done);
+            let src = &data[done..done + n];
+            if &self.block(pos / BS)?[at..at + n] != src {
+                self.block_mut(pos / BS)?[at..at + n].copy_from_slice(src);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Whether anything changed since the last flush.
+    pub fn is_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// Removes the changed blocks from the cache and returns them, in block
+    /// order, without writing them.
+    pub fn take_dirty(&mut self) -> Vec<(u64, Box<Block>)> {
+        std::mem::take(&mut self.dirty)
+            .into_iter()
+            .filter_map(|n| Some((n, self.cache.remove(&n)?)))
+            .collect()
+    }
+
+    /// Writes the changed blocks in block order and syncs the device.
+    pub fn flush(&mut self) -> io::Result<()> {
+        for n in std::mem::take(&mut self.dirty) {
+            if let Some(block) = self.cache.get(&n) {
+                self.dev.write_at(byte_offset(n)?, &block[..])?;
+            }
+        }
+        self.dev.sync()
+    }
+}
+
+/// An image with its (trusted) superblock: typed access to the metadata.
+#[derive(Debug)]
+pub struct Fs {
+    /// The blocks.
+    pub img: Image,
+    /// The superblock the layout comes from.
+    pub sb: SuperBlock,
+    /// `sb.geometry()`.
+    pub geo: Geometry,
+}
+
+impl Fs {
+    /// Wraps `img`, laid out as `sb` says.
+    pub fn new(img: Image, sb: SuperBlock) -> Self {
+        Fs {
+            img,
+            geo: sb.geometry(),
+            sb,
+        }
+    }
+
+    /// Opens the device at `path` (read-write if `write`) with its primary
+    /// superblock, which must be valid.
+    pub fn open(path: &std::path::Path, write: bool) -> io::Result<Self> {
+        let dev = Device::open(path, write)?;
+        let sb = dev
+            .read_sb(SB_PRIMARY_OFFSET)?
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.describe()))?;
+        Ok(Fs::new(Image::new(dev), sb))
+    }
+
+    /// Reads every metadata block (`0..data_start`) into the cache.
+    pub fn load_metadata(&mut self) -> io::Result<()> {
+        self.img.load(0..self.geo.data_start)
+    }
+
+    /// `count` blocks from block `start`, as one buffer.
+    pub fn read_area(&mut self, start: u64, count: u64) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; (count * BS) as usize];
+        self.img.read(byte_offset(start)?, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// The inode bitmap.
+    pub fn inode_bitmap(&mut self) -> io::Result<Vec<u8>> {
+        self.read_area(self.geo.ibitmap_start, self.geo.ibitmap_blocks)
+    }
+
+    /// The block bitmap.
+    pub fn block_bitmap(&mut self) -> io::Result<Vec<u8>> {
+        self.read_area(self.geo.bbitmap_start, self.geo.bbitmap_blocks)
+    }
+
+    fn bit_location(start: u64, bit: u64) -> (u64, u64) {
+        (start + bit / BITS_PER_BLOCK, bit % BITS_PER_BLOCK)
+    }
+
+    /// Bit `bit` of the bitmap area starting at block `start`.
+    pub fn bit(&mut self, start: u64, bit: u64) -> io::Result<bool> {
+        let (block, bit) = Self::bit_location(start, bit);
+        Ok(bitmap_test(&self.img.block(block)?[..], bit) == Some(true))
+    }
+
+    /// Sets or clears bit `bit` of the bitmap area starting at block `start`.
+    pub fn set_bit(&mut self, start: u64, bit: u64, value: bool) -> io::Result<()> {
+        if self.bit(start, bit)? != value {
+            let (block, bit) = Self::bit_location(start, bit);
+            let map = &mut self.img.block_mut(block)?[..];
+            if value {
+                bitmap_set(map, bit);
+            } else {
+                bitmap_clear(map, bit);
+            }
+        }
+        Ok(())
+    }
+
+    /// The raw slot of inode `ino`.
+    pub fn inode_slot(&mut self, ino: u64) -> io::Result<[u8; INODE_SIZE]> {
+        let offset = self
+            .geo
+            .inode_offset(ino)
+            .ok_or_else(|| out_of_range("inode", ino))?;
+        let mut slot = [0u8; INODE_SIZE];
+        self.img.read(offset, &mut slot)?;
+        Ok(slot)
+    }
+
+    /// Inode `ino`, decoded.
+    pub fn inode(&mut self, ino: u64) -> io::Result<Result<Inode, InodeError>> {
+        Ok(Inode::decode(&self.inode_slot(ino)?))
+    }
+
+    /// Stores inode `ino` (`None`: zeroes the slot).
+    pub fn put_inode(&mut self, ino: u64, inode: Option<&Inode>) -> io::Result<()> {
+        let offset = self
+            .geo
+            .inode_offset(ino)
+            .ok_or_else(|| out_of_range("inode", ino))?;
+        let mut slot = [0u8; INODE_SIZE];
+        if let Some(inode) = inode {
+            inode.encode(&mut slot);
+        }
+        self.img.write(offset, &slot)
+    }
+
+    /// The state block, decoded.
+    pub fn state(&mut self) -> io::Result<Result<StateBlock, StateError>> {
+        let mut buf = [0u8; STATE_SIZE];
+        self.img.read(STATE_BLOCK * BS, &mut buf)?;
+        Ok(StateBlock::decode(&buf))
+    }
+
+    /// Stores the state block.
+    pub fn put_state(&mut self, state: &StateBlock) -> io::Result<()> {
+        let mut buf = [0u8; STATE_SIZE];
+        state.encode(&mut buf);
+        self.img.write(STATE_BLOCK * BS, &buf)
+    }
+}

@@ -1,0 +1,527 @@
+// SPDX-License-Identifier: GPL-2.0
+//! fsck.daxfs on populated filesystems: clean ones, then one violation of
+//! each invariant at a time, reported by `-n` and repaired by `-y` where
+//! that is safe.
+
+mod common;
+
+use common::*;
+use daxfs::*;
+
+#[test]
+fn mkfs_writes_the_v2_layout() {
+    let img = Image::formatted();
+    let mut t = TestFs::open(&img);
+    let g = t.fs.geo;
+    assert_eq!(t.fs.sb, img.sb(SB_BACKUP_OFFSET));
+    let s = t.fs.state().unwrap().unwrap();
+    assert_eq!(s, StateBlock::new(g.blocks - g.data_start, g.inodes - 1));
+    let root = t.inode(ROOT_INO);
+    assert_eq!(
+        (root.mode, root.uid, root.gid, root.nlink, root.size),
+        (S_IFDIR | 0o755, 0, 0, 2, 0)
+    );
+    assert_eq!(
+        (
+            root.parent,
+            root.nextents,
+            root.extent_block,
+            root.generation
+        ),
+        (1, 0, 0, 0)
+    );
+    assert!(root.mtime.sec > 1_700_000_000 && root.btime == root.ctime);
+    let ibits = t.fs.inode_bitmap().unwrap();
+    assert_eq!(ibits[0], 1);
+    assert!(ibits[1..].iter().all(|&b| b == 0));
+    let bbits = t.fs.block_bitmap().unwrap();
+    let set: Vec<u64> = (0..g.bbitmap_blocks * BITS_PER_BLOCK)
+        .filter(|&b| bitmap_test(&bbits, b) == Some(true))
+        .collect();
+    assert_eq!(set, (0..g.data_start).collect::<Vec<_>>());
+    assert!((2..=g.inodes).all(|ino| Inode::is_free_slot(&t.fs.inode_slot(ino).unwrap())));
+    let journal = t.fs.read_area(g.journal_start, g.journal_blocks).unwrap();
+    assert!(journal.iter().all(|&b| b == 0));
+}
+
+#[test]
+fn populated_filesystem_is_clean() {
+    let (img, tree) = populated();
+    let (code, out) = check_n(&img);
+    assert_eq!(code, 0, "{out}");
+    let before = img.read();
+    assert_eq!(fsck_out(&["-y"], &img).0, 0);
+    assert!(img.read() == before, "fsck -y changed a clean filesystem");
+
+    let mut t = TestFs::open(&img);
+    assert_eq!(t.lookup(ROOT_INO, "a2"), Some(tree.a));
+    assert_eq!(t.lookup(tree.sub2, "c"), Some(tree.c));
+    assert_eq!(t.inode(tree.target).nlink, 201);
+    assert_eq!((t.inode(ROOT_INO).nlink, t.inode(tree.sub1).nlink), (4, 3));
+    let big = t.inode(tree.big);
+    assert_eq!((big.nextents, big.blocks), (300, 302));
+    assert_ne!(big.extent_block, 0);
+    assert_eq!(t.inode(tree.many).size, 3 * BS);
+}
+
+#[test]
+fn orphans_are_not_unreachable() {
+    let (img, _) = populated();
+    let mut t = TestFs::open(&img);
+    let orphan = |t: &mut TestFs, next| {
+        let ino = t.alloc_inode(&Inode {
+            nlink: 0,
+            orphan_next: next,
+            ..Inode::new(S_IFREG | 0o600, t.now)
+        });
+        let pblk = t.alloc_block();
+        t.set_extents(
+            ino,
+            &[Extent {
+                lblk: 0,
+                len: 1,
+                unwritten: false,
+                pblk,
+            }],
+        );
+        t.edit(ino, |i| i.size = 10);
+        ino
+    };
+    let second = orphan(&mut t, 0);
+    let first = orphan(&mut t, second);
+    let mut s = t.fs.state().unwrap().unwrap();
+    s.orphan_head = first;
+    t.fs.put_state(&s).unwrap();
+    t.finish();
+    let (code, out) = check_n(&img);
+    assert_eq!(code, 0, "{out}");
+
+    // A cycle.
+    let mut t = TestFs::open(&img);
+    t.edit(second, |i| i.orphan_next = first);
+    t.finish();
+    expect_problem(&img, &format!("orphan list: cycle at inode {first}"), false);
+}
+
+#[test]
+fn orphan_with_links() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    let mut s = t.fs.state().unwrap().unwrap();
+    s.orphan_head = tree.c;
+    t.fs.put_state(&s).unwrap();
+    t.finish();
+    let (code, out) = check_n(&img);
+    assert_eq!(code, 4);
+    assert!(
+        out.contains(&format!("orphan list: inode {} has 1 links", tree.c)),
+        "{out}"
+    );
+    assert!(out.contains("is in a directory"), "{out}");
+}
+
+#[test]
+fn block_owned_twice() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    let stolen = t.inode(tree.a).inline_extent(1).unwrap().unwrap().pblk;
+    let ino = t.alloc_inode(&Inode::new(S_IFREG | 0o644, t.now));
+    t.set_extents(
+        ino,
+        &[Extent {
+            lblk: 0,
+            len: 1,
+            unwritten: false,
+            pblk: stolen,
+        }],
+    );
+    t.edit(ino, |i| i.size = 1);
+    t.add_entry(ROOT_INO, "thief", ino);
+    t.finish();
+    expect_problem(
+        &img,
+        &format!("1 block(s) from {stolen} already owned by inode {}", tree.a),
+        false,
+    );
+}
+
+#[test]
+fn leaked_block() {
+    let (img, _) = populated();
+    let mut t = TestFs::open(&img);
+    let b = t.alloc_block();
+    t.finish();
+    expect_problem(
+        &img,
+        &format!("block bitmap: block {b} marked in use but owned by nothing"),
+        true,
+    );
+}
+
+#[test]
+fn block_bitmap_bit_missing() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    let e = t.inode(tree.c).inline_extent(0).unwrap().unwrap();
+    let start = t.fs.geo.bbitmap_start;
+    t.fs.set_bit(start, e.pblk, false).unwrap();
+    t.fs.set_bit(start, 3, false).unwrap(); // a journal block
+    t.finish();
+    let what = format!("block bitmap: block {} in use but marked free", e.pblk);
+    expect_problem(&img, &what, true);
+}
+
+#[test]
+fn inode_bitmap_mismatches() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    let start = t.fs.geo.ibitmap_start;
+    t.fs.set_bit(start, tree.c - 1, false).unwrap();
+    t.fs.set_bit(start, 1000, true).unwrap();
+    t.finish();
+    let (_, out) = check_n(&img);
+    assert!(out.contains("inode 1001: free but marked in use"), "{out}");
+    expect_problem(
+        &img,
+        &format!("inode {}: in use but not marked", tree.c),
+        true,
+    );
+}
+
+#[test]
+fn free_counts_wrong() {
+    let (img, _) = populated();
+    let mut t = TestFs::open(&img);
+    let mut s = t.fs.state().unwrap().unwrap();
+    s.free_inodes += 1;
+    t.fs.put_state(&s).unwrap();
+    t.fs.img.flush().unwrap();
+    expect_problem(&img, "state block: ", true);
+}
+
+#[test]
+fn bad_inode_checksum() {
+    let (img, tree) = populated();
+    let t = TestFs::open(&img);
+    let offset = t.fs.geo.inode_offset(tree.c).unwrap();
+    drop(t);
+    img.flip(offset + 30);
+    expect_problem(
+        &img,
+        &format!("inode {}: inode checksum mismatch", tree.c),
+        false,
+    );
+}
+
+#[test]
+fn entry_to_free_inode() {
+    let (img, _) = populated();
+    let mut t = TestFs::open(&img);
+    t.add_record(ROOT_INO, b"ghost", 3000, DT_REG);
+    t.add_record(ROOT_INO, b"nowhere", 1 << 40, DT_REG);
+    t.finish();
+    let (_, out) = check_n(&img);
+    assert!(
+        out.contains("entry 'nowhere': refers to out-of-range inode"),
+        "{out}"
+    );
+    expect_problem(
+        &img,
+        "directory 1: entry 'ghost': refers to free inode 3000",
+        false,
+    );
+}
+
+#[test]
+fn wrong_link_counts() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    t.edit(tree.a, |i| i.nlink = 5);
+    t.edit(tree.sub1, |i| i.nlink = 2);
+    t.edit(tree.target, |i| i.nlink = 1);
+    t.finish();
+    expect_problem(
+        &img,
+        &format!("inode {}: link count 5, expected 2", tree.a),
+        true,
+    );
+    let mut t = TestFs::open(&img);
+    assert_eq!(t.inode(tree.a).nlink, 2);
+    assert_eq!(t.inode(tree.sub1).nlink, 3);
+    assert_eq!(t.inode(tree.target).nlink, 201);
+}
+
+#[test]
+fn directory_cycle() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    t.add_entry(tree.sub2, "loop", tree.sub1);
+    t.finish();
+    expect_problem(
+        &img,
+        &format!("directory {} contains itself (cycle)", tree.sub1),
+        false,
+    );
+}
+
+#[test]
+fn root_in_a_subdirectory() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    t.add_entry(tree.sub2, "root", ROOT_INO);
+    t.finish();
+    expect_problem(&img, "directory 1 contains itself (cycle)", false);
+}
+
+#[test]
+fn directory_reachable_twice() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    t.add_entry(ROOT_INO, "again", tree.sub2);
+    t.finish();
+    // Whichever entry is met first wins; the other is the problem.
+    expect_problem(
+        &img,
+        &format!(
+            "directory {} is already reachable from directory",
+            tree.sub2
+        ),
+        false,
+    );
+}
+
+#[test]
+fn wrong_parent() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    t.edit(tree.sub2, |i| i.parent = ROOT_INO);
+    t.finish();
+    let what = format!(
+        "directory {}: parent is inode 1, expected {}",
+        tree.sub2, tree.sub1
+    );
+    expect_problem(&img, &what, false);
+}
+
+#[test]
+fn unreachable_inode() {
+    let (img, _) = populated();
+    let mut t = TestFs::open(&img);
+    let lost = t.alloc_inode(&Inode::new(S_IFREG | 0o644, t.now));
+    let dir = t.alloc_inode(&Inode {
+        parent: ROOT_INO,
+        ..Inode::new(S_IFDIR | 0o755, t.now)
+    });
+    t.finish();
+    let (_, out) = check_n(&img);
+    assert!(out.contains(&format!("inode {dir}: unreachable")), "{out}");
+    expect_problem(&img, &format!("inode {lost}: unreachable"), false);
+}
+
+#[test]
+fn extent_overlapping_metadata() {
+    let (img, _) = populated();
+    let mut t = TestFs::open(&img);
+    let itable = t.fs.geo.itable_start;
+    let ino = t.alloc_inode(&Inode::new(S_IFREG | 0o644, t.now));
+    t.set_extents(
+        ino,
+        &[Extent {
+            lblk: 0,
+            len: 2,
+            unwritten: false,
+            pblk: itable,
+        }],
+    );
+    t.edit(ino, |i| i.size = 2 * BS);
+    t.add_entry(ROOT_INO, "meta", ino);
+    t.finish();
+    expect_problem(
+        &img,
+        &format!("inode {ino}: extent 0+2 at block {itable}: overlaps the metadata areas"),
+        false,
+    );
+}
+
+#[test]
+fn extent_problems() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    let mut a = t.inode(tree.a);
+    let e0 = a.inline_extent(0).unwrap().unwrap();
+    a.set_inline_extent(1, &Extent { lblk: 0, ..e0 }); // overlaps extent 0
+    a.size = 0; // and extents past the end of file
+    t.put(tree.a, &a);
+    t.edit(tree.c, |i| i.blocks = 7);
+    t.edit(tree.sub1, |i| i.size += BS);
+    t.finish();
+    let (code, out) = check_n(&img);
+    assert_eq!(code, 4);
+    for what in [
+        format!("inode {}: extent 0+1", tree.a),
+        "out of order or overlapping".into(),
+        format!(
+            "inode {}: written extent at file block 0 past the end",
+            tree.a
+        ),
+        format!("inode {}: 7 blocks recorded, 1 allocated", tree.c),
+        format!("inode {}: directory size", tree.sub1),
+    ] {
+        assert!(out.contains(&what), "{what}\n{out}");
+    }
+}
+
+#[test]
+fn extent_chain_damage() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    let chain = t.inode(tree.big).extent_block;
+    drop(t);
+    img.flip(chain * BS + 2000);
+    // The chain's second block and the extents it held are now unknown:
+    // their blocks look leaked but must not be freed.
+    let (code, out) = check_n(&img);
+    assert_eq!(code, 4);
+    assert!(
+        out.contains(&format!(
+            "inode {}: extent block {chain}: extent block checksum mismatch",
+            tree.big
+        )),
+        "{out}"
+    );
+    let (code, out) = fsck_out(&["-y"], &img);
+    assert_eq!(code, 4);
+    assert!(!out.contains("(fixed)"), "{out}");
+}
+
+#[test]
+fn bad_directory_record() {
+    let (img, _) = populated();
+    let mut t = TestFs::open(&img);
+    let root = t.inode(ROOT_INO).inline_extent(0).unwrap().unwrap().pblk;
+    drop(t);
+    img.write_at(root * BS + 8, &13u16.to_le_bytes());
+    expect_problem(
+        &img,
+        "directory 1: block 0 offset 0: bad record length",
+        false,
+    );
+}
+
+#[test]
+fn bad_name_hash_and_type() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    t.add_record(tree.sub1, b"typo", tree.c, DT_DIR);
+    let pblk = t.inode(tree.many).inline_extent(0).unwrap().unwrap().pblk;
+    t.finish();
+    img.flip(pblk * BS + 12);
+    let (code, out) = check_n(&img);
+    assert_eq!(code, 4);
+    assert!(
+        out.contains(&format!(
+            "directory {}: block 0 offset 0: name hash mismatch",
+            tree.many
+        )),
+        "{out}"
+    );
+    assert!(out.contains("entry 'typo': file type 4 but inode"), "{out}");
+}
+
+#[test]
+fn committed_journal_is_replayed() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    let new = t.mkfile(tree.sub2, "new", 2);
+    t.link(ROOT_INO, "new-link", new);
+    let seq = t.commit_to_journal();
+    assert_eq!(seq, 1);
+    // Nothing is in place yet: the old filesystem is intact.
+    assert_eq!(TestFs::open(&img).lookup(tree.sub2, "new"), None);
+    let what = format!("journal: transaction {seq} committed but not applied (needs replay)");
+    let (code, out) = check_n(&img);
+    assert_eq!(code, 4, "{out}");
+    assert_eq!(
+        out.matches("fsck.daxfs: ").count(),
+        1,
+        "only the replay is reported:\n{out}"
+    );
+    assert!(out.contains(&what), "{out}");
+    expect_problem(&img, &what, true);
+    let mut t = TestFs::open(&img);
+    assert_eq!(t.lookup(tree.sub2, "new"), Some(new));
+    assert_eq!(t.inode(new).nlink, 2);
+    let s = t.fs.state().unwrap().unwrap();
+    assert_eq!((s.committed_seq, s.applied_seq), (1, 1));
+}
+
+#[test]
+fn corrupt_journal_is_left_alone() {
+    let (img, tree) = populated();
+    let mut t = TestFs::open(&img);
+    t.mkfile(tree.sub2, "new", 1);
+    t.commit_to_journal();
+    let journal = TestFs::open(&img).fs.geo.journal_start * BS;
+    img.flip(journal + 100);
+    expect_problem(
+        &img,
+        "journal: transaction checksum mismatch (committed 1, applied 0)",
+        false,
+    );
+}
+
+#[test]
+fn journal_sequence_gap() {
+    let (img, _) = populated();
+    let mut t = TestFs::open(&img);
+    let mut s = t.fs.state().unwrap().unwrap();
+    s.committed_seq = 5;
+    t.fs.put_state(&s).unwrap();
+    t.fs.img.flush().unwrap();
+    expect_problem(
+        &img,
+        "journal: committed and applied sequence numbers inconsistent",
+        false,
+    );
+}
+
+#[test]
+fn damaged_state_block() {
+    let img = Image::formatted();
+    img.flip(STATE_BLOCK * BS + 50);
+    expect_problem(&img, "state block: state block checksum mismatch", false);
+}
+
+#[test]
+fn damaged_root() {
+    let img = Image::formatted();
+    let t = TestFs::open(&img);
+    let root = t.fs.geo.inode_offset(ROOT_INO).unwrap();
+    drop(t);
+    img.flip(root);
+    let (code, out) = check_n(&img);
+    assert_eq!(code, 4);
+    assert!(
+        out.contains("root inode is not an in-use directory"),
+        "{out}"
+    );
+}
+
+#[test]
+fn many_problems_at_once_are_bounded() {
+    let (img, _) = populated();
+    let t = TestFs::open(&img);
+    let bbitmap = t.fs.geo.bbitmap_start * BS;
+    drop(t);
+    // Every other block of the data area marked in use: thousands of runs.
+    img.write_at(bbitmap + 1024, &[0x55; 1024]);
+    let (code, out) = check_n(&img);
+    assert_eq!(code, 4);
+    assert!(out.lines().count() < 30, "{out}");
+    assert!(
+        out.contains("more ranges marked in use but owned by nothing"),
+        "{out}"
+    );
+    assert_eq!(fsck(&["-p"], &img), 1);
+    assert_eq!(check_n(&img).0, 0);
+}

@@ -171,7 +171,6 @@ pub(crate) struct Rename<'a, T: FileSystem> {
 }
 
 /// `RENAME_*` flags.
-pub(crate) const RENAME_NOREPLACE: u32 = b::RENAME_NOREPLACE;
 pub(crate) const RENAME_EXCHANGE: u32 = b::RENAME_EXCHANGE;
 pub(crate) const RENAME_WHITEOUT: u32 = b::RENAME_WHITEOUT;
 

@@ -11,7 +11,7 @@
 
 use super::bindings as b;
 use super::fs::{FileSystem, SuperBlock};
-use core::{cell::UnsafeCell, ffi::CStr, marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
+use core::{cell::UnsafeCell, marker::PhantomData, mem::MaybeUninit, ptr::NonNull};
 use kernel::{
     prelude::*,
     sync::aref::{ARef, AlwaysRefCounted},
@@ -194,13 +194,7 @@ impl<T: FileSystem> Inode<T> {
         unsafe { self.raw().__bindgen_anon_1.i_nlink }
     }
 
-    pub(crate) fn generation(&self) -> u32 {
-        self.raw().i_generation
-    }
 
-    pub(crate) fn rdev(&self) -> u32 {
-        self.raw().i_rdev
-    }
 
     pub(crate) fn size(&self) -> u64 {
         // SAFETY: live inode.
@@ -234,10 +228,6 @@ impl<T: FileSystem> Inode<T> {
         unsafe { b::clear_nlink(self.0.get()) };
     }
 
-    pub(crate) fn set_nlink(&self, n: u32) {
-        // SAFETY: as `inc_nlink`.
-        unsafe { b::set_nlink(self.0.get(), n) };
-    }
 
     /// atime, mtime, ctime.
     pub(crate) fn times(&self) -> [Time; 3] {
@@ -282,11 +272,6 @@ impl<T: FileSystem> Inode<T> {
 pub(crate) struct NewInode<T: FileSystem>(NonNull<b::inode>, PhantomData<T>);
 
 impl<T: FileSystem> NewInode<T> {
-    pub(crate) fn ino(&self) -> u64 {
-        // SAFETY: we own a reference to the locked inode.
-        unsafe { (*self.0.as_ptr()).i_ino }
-    }
-
     /// Fills in the owner and mode of a new file the way the VFS wants it
     /// (`inode_init_owner`: fsuid, setgid directories, idmaps); returns
     /// `(mode, uid, gid)`.
@@ -427,7 +412,3 @@ pub(crate) fn dentry_name<'a>(d: *mut b::dentry) -> &'a [u8] {
     }
 }
 
-/// A symlink target as a C string for the VFS.
-pub(crate) fn link_ptr(target: &CStr) -> *const u8 {
-    target.as_ptr().cast()
-}

@@ -68,6 +68,33 @@ test)
   bash "$H/tests/vm/run.sh"
   finish $?
   ;;
+crash-work)
+  # Power-cut workload: runs until the host kills QEMU.
+  C=$OUT/crash
+  insmod "$H/dax_fs.ko" || finish 1
+  [ "${DAXFS_CYCLE:-1}" = 1 ] && mkfs.daxfs -q /dev/pmem0
+  mount -t daxfs -o dax /dev/pmem0 /mnt || { finish 1; exit 1; }
+  # An open, unlinked file: an orphan the next mount must free.
+  exec 3>"/mnt/held-$DAXFS_CYCLE"
+  rm "/mnt/held-$DAXFS_CYCLE"
+  bash "$H/tests/crash/work.sh" "$C/log-$DAXFS_CYCLE" "/mnt/c$DAXFS_CYCLE" "${DAXFS_SEED:-1}"
+  ;;
+crash-check)
+  C=$OUT/crash
+  rc=0
+  insmod "$H/dax_fs.ko" || rc=1
+  # Mount recovers (journal replay, orphans); then fsck must find it clean.
+  mount -t daxfs -o dax /dev/pmem0 /mnt || rc=1
+  dmesg | grep -E 'journal: replayed|orphan' | sed 's/^/crash-check: /'
+  umount /mnt || rc=1
+  fsck.daxfs -n /dev/pmem0 || { echo "crash-check: fsck after recovery failed"; rc=1; }
+  mount -t daxfs -o dax /dev/pmem0 /mnt || rc=1
+  bash "$H/tests/crash/check.sh" "$C/log-$DAXFS_CYCLE" "/mnt/c$DAXFS_CYCLE" || rc=1
+  umount /mnt || rc=1
+  fsck.daxfs -n /dev/pmem0 >/dev/null || rc=1
+  dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|lockdep|RCU stall|Call Trace' && rc=1
+  finish $rc
+  ;;
 *)
   echo "guest: unknown DAXFS_MODE=$MODE"
   finish 2

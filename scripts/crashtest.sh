@@ -11,6 +11,7 @@ C="$PROJ/build/vm/crash"
 rm -rf "$C"; mkdir -p "$C"
 RANDOM=$SEED
 pass=0 fail=0
+count_done() { local n; n=$(grep -c '^done' "$1" 2>/dev/null); echo "${n:-0}"; }
 qemu_pat="mem-path=$PROJ/build/vm/pmem0.img"
 for cycle in $(seq "$CYCLES"); do
   target=$((5 + RANDOM % 80))
@@ -18,13 +19,13 @@ for cycle in $(seq "$CYCLES"); do
     "$PROJ/scripts/vm.sh" crash-work >"$C/work-$cycle.console" 2>&1 &
   vm=$!
   deadline=$((SECONDS + 240))
-  while [ "$(grep -c '^done' "$C/log-$cycle" 2>/dev/null || echo 0)" -lt "$target" ] && [ $SECONDS -lt $deadline ]; do
+  while [ "$(count_done "$C/log-$cycle")" -lt "$target" ] && [ $SECONDS -lt $deadline ]; do
     kill -0 $vm 2>/dev/null || break
     sleep 0.2
   done
   pkill -9 -f "$qemu_pat" || true
   wait $vm 2>/dev/null || true
-  done_ops=$(grep -c '^done' "$C/log-$cycle" 2>/dev/null || echo 0)
+  done_ops=$(count_done "$C/log-$cycle")
   if KERNEL_CMDLINE="DAXFS_CYCLE=$cycle" "$PROJ/scripts/vm.sh" crash-check >"$C/check-$cycle.console" 2>&1; then
     pass=$((pass + 1))
     echo "PASS crash cycle $cycle (killed after $done_ops operations)"

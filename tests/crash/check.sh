@@ -7,8 +7,8 @@
 # are not checked strictly.
 set -u
 LOG=$1 W=$2
-declare -A kind
-declare -A loose
+[ -f "$LOG" ] || { echo "crash-check: no workload log $LOG"; exit 1; }
+declare -A kind=() loose=() gcount=() ginode=()
 g=0 pending=""
 bad() { echo "crash-check: $*"; fail=1; }
 fail=0
@@ -44,7 +44,6 @@ if [ -n "$pending" ]; then
   note_pending="in flight: $pending"
   echo "crash-check: $note_pending"
 fi
-declare -A gcount ginode
 for p in "${!kind[@]}"; do
   [ -n "${loose[$p]:-}" ] && continue
   k=${kind[$p]}

@@ -2,7 +2,8 @@
 #
 #   make run    build everything, boot the VM with daxfs mounted -o dax on /mnt
 #               (CMD="..." runs a command there instead of a shell)
-#   make test   host tests + the in-VM suite (what CI runs)
+#   make test   host tests + the in-VM suite + 20 power-cut cycles (what CI runs)
+#   make crashtest   the power-cut test alone, CYCLES=200 by default
 #
 # DEBUG=1 uses the KASAN + lockdep kernel variant.  KERNEL_SRC=/path builds
 # against your own Linux 7.3 tree.  Everything expensive is cached in
@@ -12,7 +13,7 @@ DEBUG ?= 0
 KVARIANT := $(if $(filter 1,$(DEBUG)),debug,release)
 export KVARIANT CMD KERNEL_SRC DAXFS_CACHE
 
-.PHONY: all toolchain kernel module tools rootfs run test clean distclean
+.PHONY: all toolchain kernel module tools rootfs run test crashtest clean distclean
 
 all: module tools
 
@@ -36,6 +37,10 @@ run: all rootfs
 
 test: all rootfs
 	@scripts/test.sh
+
+# The power-cut test alone, long: CYCLES=200 SEED=1 by default.
+crashtest: all rootfs
+	@scripts/crashtest.sh $${CYCLES:-200} $${SEED:-1}
 
 clean:
 	rm -rf build target dax_fs.ko *.o fs/*.o rust/*.o rust/bindings_generated.rs \

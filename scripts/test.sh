@@ -4,7 +4,7 @@
 # exits non-zero when anything fails.
 source "$(dirname "$0")/common.sh"
 mkdir -p "$PROJ/build/vm"
-hp=0 hf=0 vp=0 vf=0 rc=0
+hp=0 hf=0 vp=0 vf=0 cp=0 cf=0 rc=0
 
 log "host tests: cargo test"
 "$PROJ/scripts/tools.sh" test 2>&1 | tee "$PROJ/build/host-test.log" || rc=1
@@ -19,7 +19,13 @@ if read -r vp vf < <(sed -n 's/^\([0-9]\+\) passed, \([0-9]\+\) failed$/\1 \2/p'
 vp=${vp:-0}; vf=${vf:-0}
 [ "$rc" = 0 ] || [ "$vf" -gt 0 ] || [ "$hf" -gt 0 ] || vf=1   # the VM died without a count
 
+log "power-cut test: ${CRASH_CYCLES:-20} cycles"
+"$PROJ/scripts/crashtest.sh" "${CRASH_CYCLES:-20}" "${CRASH_SEED:-1}" 2>&1 | tee "$PROJ/build/crash.log" || rc=1
+if read -r cp cf < <(sed -n 's/^crash: \([0-9]\+\) passed, \([0-9]\+\) failed$/\1 \2/p' "$PROJ/build/crash.log"); then :; fi
+cp=${cp:-0}; cf=${cf:-0}
+
 echo "host: $hp passed, $hf failed"
 echo "vm: $vp passed, $vf failed"
-echo "$((hp + vp)) passed, $((hf + vf)) failed"
-[ "$rc" = 0 ] && [ $((hf + vf)) = 0 ]
+echo "crash: $cp passed, $cf failed"
+echo "$((hp + vp + cp)) passed, $((hf + vf + cf)) failed"
+[ "$rc" = 0 ] && [ $((hf + vf + cf)) = 0 ]

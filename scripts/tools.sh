@@ -12,6 +12,7 @@ build)
   mkdir -p "$PROJ/build/bin"
   install -m 0755 "$PROJ/target/release/mkfs-daxfs" "$PROJ/build/bin/mkfs.daxfs"
   install -m 0755 "$PROJ/target/release/fsck-daxfs" "$PROJ/build/bin/fsck.daxfs"
+  install -m 0755 "$PROJ/target/release/daxfs-testutil" "$PROJ/build/bin/daxfs-testutil"
   ;;
 test)
   cargo_in_tc test

@@ -1,0 +1,15 @@
+# Concurrent create/rename/unlink/link/mkdir/rmdir from several processes,
+# each checking its own model; the result is fsck clean and survives remount.
+fresh_fs
+mkdir "$MNT/s"
+out=$(daxfs-testutil stress "$MNT/s" --procs 4 --ops 1500 --seed 7)
+note "$out"
+[[ $out == ok* ]] || die "stress: $out"
+n=$(find "$MNT/s" | wc -l)
+umount "$MNT"
+fsck_clean
+mount_dax
+assert_eq "$(find "$MNT/s" | wc -l)" "$n" "entries after remount"
+rm -rf "$MNT/s"
+umount "$MNT"
+fsck_clean

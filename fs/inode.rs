@@ -150,10 +150,6 @@ pub(crate) fn iget(sb: &SuperBlock<DaxFs>, ino: u64) -> Result<ARef<DInode>> {
     let mut buf = [0u8; format::INODE_SIZE];
     info.store.dev.read(off, &mut buf)?;
     let d = format::Inode::decode(&buf).map_err(|e| corrupt(sb, ino, e.describe()))?;
-    if d.nlink == 0 && d.orphan_next == 0 && info.store.orphan_head() != ino && ino != format::ROOT_INO {
-        // An unlinked inode is only reachable while it is an orphan.
-        return Err(corrupt(sb, ino, "referenced inode has no links"));
-    }
     let (extents, chain) = read_extents(sb, ino, &d)?;
     let mut link = KVec::new();
     if d.file_type() == format::S_IFLNK {
@@ -192,12 +188,32 @@ pub(crate) fn new_data_with(st: IState, link: KVec<u8>) -> impl PinInit<DaxInode
     })
 }
 
-/// Logs the on-disk image `d` of inode `ino`.
-pub(crate) fn log_inode(tx: &mut Tx<'_>, ino: u64, d: &format::Inode) -> Result {
+/// The orphan-list link of inode `ino` as this transaction sees pmem (0
+/// for a free slot).
+pub(crate) fn orphan_next(tx: &Tx<'_>, ino: u64) -> Result<u64> {
     let off = tx.geo().inode_offset(ino).ok_or(EINVAL)?;
     let mut buf = [0u8; format::INODE_SIZE];
-    d.encode(&mut buf);
+    tx.read(off, &mut buf)?;
+    Ok(format::Inode::decode(&buf).map_or(0, |d| d.orphan_next))
+}
+
+/// Logs the image `d` of inode `ino` with `orphan_next` set explicitly
+/// (only the orphan list code does this).
+pub(crate) fn log_inode_linked(tx: &mut Tx<'_>, ino: u64, d: &format::Inode, orphan_next: u64) -> Result {
+    let off = tx.geo().inode_offset(ino).ok_or(EINVAL)?;
+    let mut img = *d;
+    img.orphan_next = orphan_next;
+    let mut buf = [0u8; format::INODE_SIZE];
+    img.encode(&mut buf);
     tx.write(off, &buf)
+}
+
+/// Logs the image `d` of inode `ino`.  Its orphan-list link is kept as it
+/// is on pmem: the list is changed only by the orphan list code, which
+/// rewrites other inodes' links, so a DRAM copy of it could be stale.
+pub(crate) fn log_inode(tx: &mut Tx<'_>, ino: u64, d: &format::Inode) -> Result {
+    let next = orphan_next(tx, ino)?;
+    log_inode_linked(tx, ino, d, next)
 }
 
 /// Copies the VFS-visible attributes of `inode` into `d`.

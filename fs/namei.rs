@@ -9,7 +9,7 @@
 
 use crate::dir::{Change, DirIndex, Found};
 use crate::format::{self, Extent};
-use crate::inode::{self, disk_time, log_inode, DInode, IState};
+use crate::inode::{self, disk_time, log_inode, log_inode_linked, DInode, IState};
 use crate::kfs::{
     fs::{NewEntry, Rename, RENAME_EXCHANGE, RENAME_WHITEOUT},
     inode::Time,
@@ -41,15 +41,17 @@ fn install(i: &DInode, new: IState) {
 }
 
 /// Puts inode `ino` (image `d`) on the orphan list.
-fn orphan_add(tx: &mut Tx<'_>, ino: u64, d: &mut format::Inode) {
-    d.orphan_next = tx.orphan_head();
+fn orphan_add(tx: &mut Tx<'_>, ino: u64, d: &format::Inode) -> Result {
+    let head = tx.orphan_head();
+    log_inode_linked(tx, ino, d, head)?;
     tx.set_orphan_head(ino);
+    Ok(())
 }
 
-/// Takes inode `ino` off the orphan list (walking it on pmem).
-fn orphan_remove(tx: &mut Tx<'_>, ino: u64, d: &mut format::Inode) -> Result {
-    let next = d.orphan_next;
-    d.orphan_next = 0;
+/// Takes inode `ino` (image `d`) off the orphan list, walking it on pmem.
+fn orphan_remove(tx: &mut Tx<'_>, ino: u64, d: &format::Inode) -> Result {
+    let next = inode::orphan_next(tx, ino)?;
+    log_inode_linked(tx, ino, d, 0)?;
     if tx.orphan_head() == ino {
         tx.set_orphan_head(next);
         return Ok(());
@@ -62,8 +64,7 @@ fn orphan_remove(tx: &mut Tx<'_>, ino: u64, d: &mut format::Inode) -> Result {
         tx.read(off, &mut buf)?;
         let mut c = format::Inode::decode(&buf).map_err(|_| EUCLEAN)?;
         if c.orphan_next == ino {
-            c.orphan_next = next;
-            return log_inode(tx, cur, &c);
+            return log_inode_linked(tx, cur, &c, next);
         }
         cur = c.orphan_next;
         steps += 1;
@@ -148,10 +149,13 @@ pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> R
         None => {
             // O_TMPFILE: no name, so an orphan from the start.
             d.nlink = 0;
-            orphan_add(&mut tx, ino, &mut d);
         }
     }
-    log_inode(&mut tx, ino, &d)?;
+    if name.is_some() {
+        log_inode_linked(&mut tx, ino, &d, 0)?;
+    } else {
+        orphan_add(&mut tx, ino, &d)?;
+    }
     tx.commit()?;
 
     if let Some(c) = change {
@@ -187,7 +191,7 @@ pub(crate) fn link(dir: &DInode, name: &[u8], target: &DInode) -> Result {
     let mut t = snapshot(target)?;
     if t.disk.nlink == 0 {
         // linkat() of an O_TMPFILE: it stops being an orphan.
-        orphan_remove(&mut tx, target.ino(), &mut t.disk)?;
+        orphan_remove(&mut tx, target.ino(), &t.disk)?;
     }
     t.disk.nlink += 1;
     t.disk.ctime = disk_time(now);
@@ -209,7 +213,7 @@ pub(crate) fn link(dir: &DInode, name: &[u8], target: &DInode) -> Result {
 
 /// Drops one link of `victim` inside `tx` (a directory drops both of its
 /// own); at zero it becomes an orphan until eviction frees it.
-fn drop_link(tx: &mut Tx<'_>, victim: &DInode, v: &mut IState, now: Time) {
+fn drop_link(tx: &mut Tx<'_>, victim: &DInode, v: &mut IState, now: Time) -> Result {
     if v.disk.file_type() == format::S_IFDIR {
         v.disk.nlink = 0;
     } else {
@@ -217,8 +221,9 @@ fn drop_link(tx: &mut Tx<'_>, victim: &DInode, v: &mut IState, now: Time) {
     }
     v.disk.ctime = disk_time(now);
     if v.disk.nlink == 0 {
-        orphan_add(tx, victim.ino(), &mut v.disk);
+        orphan_add(tx, victim.ino(), &v.disk)?;
     }
+    Ok(())
 }
 
 fn found(idx: &mut DirIndex, dir: &DInode, name: &[u8], ino: u64) -> Result<Found> {
@@ -244,7 +249,7 @@ fn remove_entry(dir: &DInode, name: &[u8], victim: &DInode, rmdir: bool) -> Resu
         dst.disk.nlink -= 1;
     }
     let mut v = snapshot(victim)?;
-    drop_link(&mut tx, victim, &mut v, now);
+    drop_link(&mut tx, victim, &mut v, now)?;
     log_inode(&mut tx, dir.ino(), &dst.disk)?;
     log_inode(&mut tx, victim.ino(), &v.disk)?;
     tx.commit()?;
@@ -353,7 +358,7 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
             (Some(nf), Some(ts), Some(t)) => {
                 let dst = nd.as_ref().unwrap_or(&od);
                 DirIndex::retarget(&mut tx, r.new_dir, dst, nf.slot, r.old.ino(), dtype(o.disk.mode))?;
-                drop_link(&mut tx, t, ts, now);
+                drop_link(&mut tx, t, ts, now)?;
                 if t.is_dir() {
                     nd.as_mut().unwrap_or(&mut od).disk.nlink -= 1;
                 }
@@ -481,7 +486,7 @@ pub(crate) fn evict(inode: &DInode) {
             return Ok(());
         }
         inode::free_all_blocks(&mut tx, &mut st)?;
-        orphan_remove(&mut tx, inode.ino(), &mut st.disk)?;
+        orphan_remove(&mut tx, inode.ino(), &st.disk)?;
         let off = tx.geo().inode_offset(inode.ino()).ok_or(EINVAL)?;
         tx.write(off, &[0u8; format::INODE_SIZE])?;
         tx.free_inode(inode.ino())?;

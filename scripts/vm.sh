@@ -30,7 +30,7 @@ args=(
   -drive file="$ROOTIMG",if=virtio,format=raw,snapshot=on
   -virtfs local,path="$PROJ",mount_tag=host,security_model=none,id=host
   -kernel "$BZIMAGE"
-  -append "console=ttyS0 root=/dev/vda rw init=/sbin/daxfs-init panic=-1 loglevel=$loglevel DAXFS_MODE=$MODE ${KERNEL_CMDLINE:-}"
+  -append "console=ttyS0 root=/dev/vda rw init=/sbin/daxfs-init panic=-1 loglevel=$loglevel DAXFS_MODE=$MODE ${DAXFS_TESTS:+DAXFS_TESTS=$DAXFS_TESTS} ${KERNEL_CMDLINE:-}"
   -nic none -no-reboot
 )
 if [ "$MODE" = run ] && [ -z "${CMD:-}" ] && [ -t 0 ]; then

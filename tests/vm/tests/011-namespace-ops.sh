@@ -38,19 +38,18 @@ assert_eq "$(stat -c %F fifo) / $(stat -c %F sock)" "fifo / socket" "fifo and so
 ln -s short fast; t200=$(printf 'l%.0s' $(seq 200)); ln -s "$t200" long
 t4095=$(printf 'm%.0s' $(seq 4095)); ln -s "$t4095" longest
 # Times with nanoseconds, owner, mode
-$T sys utimens a 1700000000 123456789 2>/dev/null || $T sys utimens c 1700000000 123456789
 touch stamp; $T sys utimens stamp 1700000000 123456789
 chmod 2751 stamp; chown 1234:5678 stamp
 birth=$(stat -c %W stamp); [ "$birth" -gt 0 ] || die "no birth time"
 # O_TMPFILE, linked and not
 free0=$(stat -f -c %d .)
-$T tmpfile . --link fromtmp --write hello; assert_eq "$(stat -c %h fromtmp)" 1 "linked tmpfile"
+$T tmpfile . --link fromtmp; assert_eq "$(stat -c %h fromtmp)" 1 "linked tmpfile"
 $T tmpfile .
 assert_eq "$(stat -f -c %d .)" "$((free0 - 1))" "an unlinked tmpfile is freed on close"
 # An open, unlinked file keeps its inode until closed.
-$T hold . held 2 >/tmp/hold.out & sleep 1
+exec 3>held; rm held
 assert_eq "$(stat -f -c %d .)" "$((free0 - 2))" "held orphan counted"
-wait; assert_eq "$(stat -f -c %d .)" "$((free0 - 1))" "orphan freed after close"
+exec 3>&-; assert_eq "$(stat -f -c %d .)" "$((free0 - 1))" "orphan freed after close"
 # Unicode and odd names
 touch 'sp ace' 'ünïcødé' "$(printf 'tab\tname')"
 snapshot() { (cd "$MNT" && find . -printf '%p|%y|%m|%U|%G|%n|%s|%l|%i|%T@\n' | sort); }

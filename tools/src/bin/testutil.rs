@@ -63,6 +63,9 @@ enum Cmd {
         ops: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Largest file content written by a create (0: metadata only).
+        #[arg(long, default_value_t = 99)]
+        max_size: usize,
     },
     /// Create COUNT empty files PREFIX<i>; prints the elapsed seconds.
     Many(ManyArgs),
@@ -652,6 +655,8 @@ struct Model {
     entries: BTreeMap<String, Node>,
     /// File sizes, indexed by file number.
     sizes: Vec<usize>,
+    /// Largest size a create writes.
+    max_size: usize,
 }
 
 impl Model {
@@ -662,6 +667,7 @@ impl Model {
             made: 0,
             entries: BTreeMap::new(),
             sizes: Vec::new(),
+            max_size: 99,
         }
     }
 
@@ -724,7 +730,7 @@ impl Model {
     /// A random operation; a few on purpose fail (EEXIST, ENOTEMPTY, EISDIR, ...).
     fn choose(&mut self, rng: &mut Rng) -> Act {
         self.choose_but_create(rng)
-            .unwrap_or_else(|| Act::Create(self.name(rng, Area::Any, "f", 5), rng.below(100)))
+            .unwrap_or_else(|| Act::Create(self.name(rng, Area::Any, "f", 5), rng.below(100) % (self.max_size + 1)))
     }
 
     fn choose_but_create(&mut self, rng: &mut Rng) -> Option<Act> {
@@ -946,8 +952,9 @@ impl Model {
 
 /// One stress process: `ops` random operations, each checked as it happens, then the
 /// whole model against the real tree.
-fn worker(base: &Path, k: usize, ops: u64, seed: u64) -> Result<(), String> {
+fn worker(base: &Path, k: usize, ops: u64, seed: u64, max_size: usize) -> Result<(), String> {
     let mut model = Model::new(k);
+    model.max_size = max_size;
     let mut rng = Rng::new(seed.wrapping_add(k as u64));
     Act::Mkdir(model.own.clone())
         .run(base)
@@ -968,7 +975,7 @@ fn worker(base: &Path, k: usize, ops: u64, seed: u64) -> Result<(), String> {
         .map_err(|e| format!("p{k}: after {ops} ops: {e}"))
 }
 
-fn stress(dir: &Path, procs: usize, ops: u64, seed: u64) -> u8 {
+fn stress(dir: &Path, procs: usize, ops: u64, seed: u64, max_size: usize) -> u8 {
     match Act::Mkdir("shared".into()).run(dir) {
         Ok(()) | Err(libc::EEXIST) => {}
         Err(e) => return report(Err(e)),
@@ -979,7 +986,7 @@ fn stress(dir: &Path, procs: usize, ops: u64, seed: u64) -> u8 {
         match unsafe { libc::fork() } {
             -1 => return report(Err(errno())),
             0 => {
-                let code = match worker(dir, k, ops, seed) {
+                let code = match worker(dir, k, ops, seed, max_size) {
                     Ok(()) => 0,
                     Err(e) => conclude(Err(e)),
                 };
@@ -1021,7 +1028,8 @@ fn main() -> ExitCode {
             procs,
             ops,
             seed,
-        } => stress(&dir, procs, ops, seed),
+            max_size,
+        } => stress(&dir, procs, ops, seed, max_size),
         Cmd::Many(a) => many(Many::Create, &a),
         Cmd::ManyCheck(a) => many(Many::Check, &a),
         Cmd::ManyUnlink(a) => many(Many::Unlink, &a),
@@ -1085,7 +1093,7 @@ mod tests {
             ),
             (
                 &["stress", "d", "--procs", "3", "--ops", "10", "--seed", "7"],
-                r#"Stress { dir: "d", procs: 3, ops: 10, seed: 7 }"#,
+                r#"Stress { dir: "d", procs: 3, ops: 10, seed: 7, max_size: 99 }"#,
             ),
             (
                 &["many", "d", "9"],
@@ -1235,7 +1243,7 @@ mod tests {
         let base = scratch("stress");
         fs::create_dir(base.join("shared")).unwrap();
         for k in 0..3 {
-            worker(&base, k, 1500, 42).unwrap();
+            worker(&base, k, 1500, 42, 99).unwrap();
         }
         fs::remove_dir_all(&base).unwrap();
     }

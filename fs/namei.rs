@@ -62,7 +62,7 @@ fn orphan_remove(tx: &mut Tx<'_>, ino: u64, d: &format::Inode) -> Result {
         let off = tx.geo().inode_offset(cur).ok_or(EUCLEAN)?;
         let mut buf = [0u8; format::INODE_SIZE];
         tx.read(off, &mut buf)?;
-        let mut c = format::Inode::decode(&buf).map_err(|_| EUCLEAN)?;
+        let c = format::Inode::decode(&buf).map_err(|_| EUCLEAN)?;
         if c.orphan_next == ino {
             return log_inode_linked(tx, cur, &c, next);
         }

@@ -39,7 +39,7 @@ ln -s short fast; t200=$(printf 'l%.0s' $(seq 200)); ln -s "$t200" long
 t4095=$(printf 'm%.0s' $(seq 4095)); ln -s "$t4095" longest
 # Times with nanoseconds, owner, mode
 touch stamp; $T sys utimens stamp 1700000000 123456789
-chmod 2751 stamp; chown 1234:5678 stamp
+chown 1234:5678 stamp; chmod 2751 stamp
 birth=$(stat -c %W stamp); [ "$birth" -gt 0 ] || die "no birth time"
 # O_TMPFILE, linked and not
 free0=$(stat -f -c %d .)

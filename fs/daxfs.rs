@@ -26,6 +26,17 @@ module! {
     description: "daxfs: a DAX filesystem for persistent memory",
     license: "GPL",
     alias: ["fs-daxfs"],
+    params: {
+        crash_after_commit: u32 {
+            default: 0,
+            description: "Testing only: after this many journal commits of a mount, stop as if power failed (committed, not applied; later commits fail with EIO)",
+        },
+    },
+}
+
+/// Fault injection for the journal-replay test (0 = off).
+pub(crate) fn crash_after_commit() -> u32 {
+    module_parameters::crash_after_commit.value()
 }
 
 /// The filesystem type, registered as "daxfs".

@@ -34,6 +34,11 @@ pub(crate) struct Meta {
     pub(crate) orphan_head: u64,
     /// Whether the state block says "clean" on pmem.
     clean: bool,
+    /// Commits so far, and the fault-injection limit (0 = none).
+    commits: u32,
+    crash_after: u32,
+    /// Set once a simulated power failure happened: nothing more is written.
+    dead: bool,
 }
 
 /// The mounted device and everything immutable about it.
@@ -113,6 +118,9 @@ impl Store {
             block_hint: geo.data_start,
             orphan_head: st.orphan_head,
             clean: st.clean,
+            commits: 0,
+            crash_after: crate::crash_after_commit(),
+            dead: false,
         };
         let store = Store { dev, geo, meta: KBox::pin_init(new_mutex!(meta), GFP_KERNEL)? };
         if !read_only {
@@ -388,6 +396,9 @@ impl Tx<'_> {
             pr_err!("transaction of {} bytes exceeds the journal\n", len);
             return Err(E2BIG);
         }
+        if self.meta.dead {
+            return Err(EIO);
+        }
         let dev = &self.store.dev;
         let seq = self.meta.applied_seq + 1;
         // 1. records, 2. length + CRC, 3. the commit point.
@@ -398,6 +409,12 @@ impl Tx<'_> {
         persist_u64(dev, STATE_OFF + format::STATE_COMMITTED as u64, seq)?;
         // Committed: from here the change survives a crash.
         self.done = true;
+        self.meta.commits += 1;
+        if self.meta.crash_after != 0 && self.meta.commits >= self.meta.crash_after {
+            pr_warn!("simulated power failure after commit {} (crash_after_commit)\n", seq);
+            self.meta.dead = true;
+            return Ok(());
+        }
         // 4. apply in place, 5. mark applied.
         for r in format::records(&self.recs) {
             let r = r.map_err(|_| EINVAL)?;

@@ -89,6 +89,24 @@ fn persist_u64(dev: &DaxDevice, off: u64, v: u64) -> Result {
 
 const STATE_OFF: u64 = format::STATE_BLOCK * BS;
 
+impl Meta {
+    /// Makes a range allocatable again in DRAM.
+    fn release(&mut self, r: Range) {
+        match r {
+            Range::Blocks(b, l) => {
+                for n in b..b + l {
+                    set_bit(&mut self.bbits, n, false);
+                }
+                self.free_blocks += l;
+            }
+            Range::Inode(ino) => {
+                set_bit(&mut self.ibits, ino - 1, false);
+                self.free_inodes += 1;
+            }
+        }
+    }
+}
+
 impl Store {
     /// Opens the metadata of a mounted filesystem: replays a committed
     /// journal transaction, loads the bitmaps, and (read-write) marks the
@@ -424,20 +442,8 @@ impl Tx<'_> {
         persist_u64(dev, STATE_OFF + format::STATE_APPLIED as u64, seq)?;
         self.meta.applied_seq = seq;
         // Freed space becomes allocatable only now.
-        for i in 0..self.frees.len() {
-            let m = &mut *self.meta;
-            match self.frees[i] {
-                Range::Blocks(b, l) => {
-                    for n in b..b + l {
-                        set_bit(&mut m.bbits, n, false);
-                    }
-                    m.free_blocks += l;
-                }
-                Range::Inode(ino) => {
-                    set_bit(&mut m.ibits, ino - 1, false);
-                    m.free_inodes += 1;
-                }
-            }
+        for r in self.frees.iter() {
+            self.meta.release(*r);
         }
         Ok(())
     }
@@ -452,20 +458,8 @@ impl Drop for Tx<'_> {
         if let Some(head) = self.orphan_before {
             self.meta.orphan_head = head;
         }
-        for i in 0..self.allocs.len() {
-            let m = &mut *self.meta;
-            match self.allocs[i] {
-                Range::Blocks(b, l) => {
-                    for n in b..b + l {
-                        set_bit(&mut m.bbits, n, false);
-                    }
-                    m.free_blocks += l;
-                }
-                Range::Inode(ino) => {
-                    set_bit(&mut m.ibits, ino - 1, false);
-                    m.free_inodes += 1;
-                }
-            }
+        for r in self.allocs.iter() {
+            self.meta.release(*r);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! daxfs: a DAX filesystem for persistent memory (module `dax_fs`).
 //!
 //! Crate root.  The filesystem lives in the modules below, each of which
-//! forbids `unsafe`; everything that touches C goes through the safe
+//! has `#![forbid(unsafe_code)]`; everything that touches C goes through the safe
 //! abstractions in `rust/kfs/` (compiled into this module).
 
 #[path = "../rust/kfs/mod.rs"]

@@ -3,7 +3,7 @@
 //! (`fs/`, compiled into `dax_fs.ko`) and the userspace tools (`tools/`, through
 //! the `daxfs-tools` library, whose `lib.rs` includes this file).
 //!
-//! Rules for this file: no dependencies, no allocation, no `unsafe`, no panics
+//! Rules for this file: no dependencies, no allocation, no `unsafe_code`, no panics
 //! on any input (every decoder takes a byte slice and returns a `Result`).
 //! All integers are little-endian; structures are encoded and decoded field by
 //! field, so the in-memory Rust layout never has to match the media.

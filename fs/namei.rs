@@ -3,8 +3,10 @@
 //! (inode images, directory indexes, VFS inode fields) changes only after
 //! the commit succeeded, so a failed operation leaves nothing behind.
 //!
-//! Lock order (docs/locking.md): directory indexes (by ascending inode
-//! number) -> metadata mutex (`Store::begin`) -> one `InodeState` at a time.
+//! Lock order (docs/locking.md): metadata mutex (`Store::begin`) -> one
+//! directory index at a time (`with_index`) -> one `InodeState` at a time.
+//! Directories being changed have their `i_rwsem` held exclusively by the
+//! VFS, so nobody else uses their index between our short holds of it.
 #![forbid(unsafe_code)]
 
 use crate::dir::{Change, DirIndex, Found};
@@ -15,7 +17,7 @@ use crate::kfs::{
     inode::Time,
 };
 use crate::meta::Tx;
-use kernel::{prelude::*, sync::aref::ARef, sync::MutexGuard};
+use kernel::{prelude::*, sync::aref::ARef};
 
 const BS: u64 = format::BLOCK_SIZE as u64;
 /// Most links an inode may have (as ext4).
@@ -23,6 +25,11 @@ const LINK_MAX: u32 = 65000;
 
 fn dtype(mode: u32) -> u8 {
     format::dt_from_mode(mode)
+}
+
+/// Runs `f` on the name index of directory `dir` (never two at once).
+fn with_index<R>(dir: &DInode, f: impl FnOnce(&mut DirIndex) -> R) -> R {
+    f(&mut dir.data().dir.lock())
 }
 
 /// A copy of an inode's state to modify inside a transaction.
@@ -90,17 +97,17 @@ pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> R
     }
     let sb = dir.super_block();
     let store = &sb.info().store;
+    let is_dir = new.mode & crate::kfs::inode::S_IFMT == crate::kfs::inode::S_IFDIR;
+    if is_dir && dir.nlink() >= LINK_MAX {
+        return Err(EMLINK);
+    }
+    let mut tx = store.begin();
     let mut idx = dir.data().dir.lock();
     if let Some(name) = name {
         if idx.lookup(dir, name)?.is_some() {
             return Err(EEXIST);
         }
     }
-    let is_dir = new.mode & crate::kfs::inode::S_IFMT == crate::kfs::inode::S_IFDIR;
-    if is_dir && dir.nlink() >= LINK_MAX {
-        return Err(EMLINK);
-    }
-    let mut tx = store.begin();
     let ino = tx.alloc_inode()?;
     let vnew = sb.new_inode(ino)?;
     let (mode, uid, gid) = vnew.init_owner(dir, new.mode);
@@ -182,11 +189,11 @@ pub(crate) fn link(dir: &DInode, name: &[u8], target: &DInode) -> Result {
         return Err(EMLINK);
     }
     let store = &dir.super_block().info().store;
+    let mut tx = store.begin();
     let mut idx = dir.data().dir.lock();
     if idx.lookup(dir, name)?.is_some() {
         return Err(EEXIST);
     }
-    let mut tx = store.begin();
     let now = target.touch_ctime();
     let mut t = snapshot(target)?;
     if t.disk.nlink == 0 {
@@ -235,12 +242,12 @@ fn found(idx: &mut DirIndex, dir: &DInode, name: &[u8], ino: u64) -> Result<Foun
 
 fn remove_entry(dir: &DInode, name: &[u8], victim: &DInode, rmdir: bool) -> Result {
     let store = &dir.super_block().info().store;
-    let mut idx = dir.data().dir.lock();
-    let f = found(&mut idx, dir, name, victim.ino())?;
-    if rmdir && !victim.data().dir.lock().is_empty(victim)? {
+    let mut tx = store.begin();
+    if rmdir && !with_index(victim, |i| i.is_empty(victim))? {
         return Err(ENOTEMPTY);
     }
-    let mut tx = store.begin();
+    let mut idx = dir.data().dir.lock();
+    let f = found(&mut idx, dir, name, victim.ino())?;
     let now = dir.touch_ctime();
     let mut dst = snapshot(dir)?;
     let change = idx.remove(&mut tx, dir, &dst, f.slot, name)?;
@@ -275,48 +282,25 @@ pub(crate) fn rmdir(dir: &DInode, name: &[u8], victim: &DInode) -> Result {
     remove_entry(dir, name, victim, true)
 }
 
-/// Locks the indexes of one or two directories in inode-number order.
-fn lock_two<'a>(
-    a: &'a DInode,
-    b: &'a DInode,
-) -> (MutexGuard<'a, DirIndex>, Option<MutexGuard<'a, DirIndex>>) {
-    if core::ptr::eq(a, b) {
-        (a.data().dir.lock(), None)
-    } else if a.ino() < b.ino() {
-        let ga = a.data().dir.lock();
-        (ga, Some(b.data().dir.lock()))
-    } else {
-        let gb = b.data().dir.lock();
-        (a.data().dir.lock(), Some(gb))
-    }
-}
-
 pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
     let store = &r.old_dir.super_block().info().store;
     let same = core::ptr::eq(r.old_dir, r.new_dir);
-    let (mut oidx, mut nidx_g) = lock_two(r.old_dir, r.new_dir);
-    let old_f = found(&mut oidx, r.old_dir, r.old_name, r.old.ino())?;
-    let new_f = {
-        let nidx: &mut DirIndex = match nidx_g.as_mut() {
-            Some(g) => g,
-            None => &mut oidx,
-        };
-        match r.target {
-            Some(t) => Some(found(nidx, r.new_dir, r.new_name, t.ino())?),
-            None => None,
-        }
+    let mut tx = store.begin();
+    let old_f = with_index(r.old_dir, |i| found(i, r.old_dir, r.old_name, r.old.ino()))?;
+    let new_f = match r.target {
+        Some(t) => Some(with_index(r.new_dir, |i| found(i, r.new_dir, r.new_name, t.ino()))?),
+        None => None,
     };
     let old_is_dir = r.old.is_dir();
     let exchange = r.flags & RENAME_EXCHANGE != 0;
     if let (Some(t), false) = (r.target, exchange) {
-        if t.is_dir() && !t.data().dir.lock().is_empty(t)? {
+        if t.is_dir() && !with_index(t, |i| i.is_empty(t))? {
             return Err(ENOTEMPTY);
         }
     }
     if r.flags & RENAME_WHITEOUT != 0 && exchange {
         return Err(EINVAL);
     }
-    let mut tx = store.begin();
     let now = r.old_dir.touch_ctime();
     let mut od = snapshot(r.old_dir)?;
     let mut nd = if same { None } else { Some(snapshot(r.new_dir)?) };
@@ -364,15 +348,13 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
                 }
             }
             _ => {
-                let nidx: &mut DirIndex = match nidx_g.as_mut() {
-                    Some(g) => g,
-                    None => &mut oidx,
-                };
                 let dst = match nd.as_mut() {
                     Some(n) => n,
                     None => &mut od,
                 };
-                let c = nidx.add(&mut tx, r.new_dir, dst, r.new_name, r.old.ino(), dtype(o.disk.mode))?;
+                let ino = r.old.ino();
+                let dt = dtype(o.disk.mode);
+                let c = with_index(r.new_dir, |i| i.add(&mut tx, r.new_dir, dst, r.new_name, ino, dt))?;
                 changes.push((true, c), GFP_KERNEL)?;
             }
         }
@@ -388,7 +370,7 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
             DirIndex::retarget(&mut tx, r.old_dir, &od, old_f.slot, wino, format::DT_CHR)?;
             whiteout = Some((wnew, w));
         } else {
-            let c = oidx.remove(&mut tx, r.old_dir, &od, old_f.slot, r.old_name)?;
+            let c = with_index(r.old_dir, |i| i.remove(&mut tx, r.old_dir, &od, old_f.slot, r.old_name))?;
             changes.push((false, c), GFP_KERNEL)?;
         }
         if old_is_dir && !same {
@@ -418,10 +400,7 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
     tx.commit()?;
 
     for (in_new, c) in changes {
-        match (in_new, nidx_g.as_mut()) {
-            (true, Some(g)) => g.apply(c),
-            _ => oidx.apply(c),
-        }
+        with_index(if in_new { r.new_dir } else { r.old_dir }, |i| i.apply(c));
     }
     // VFS link counts and times.
     if !exchange {

@@ -61,7 +61,7 @@ run)
     umount /mnt || rc=1
     rmmod dax_fs || rc=1
   fi
-  dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|lockdep|RCU stall|Call Trace' && rc=1
+  dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|possible (circular|recursive) locking|inconsistent lock state|RCU stall|Call Trace' && rc=1
   finish $rc
   ;;
 test)
@@ -92,7 +92,7 @@ crash-check)
   bash "$H/tests/crash/check.sh" "$C/log-$DAXFS_CYCLE" "/mnt/c$DAXFS_CYCLE" || rc=1
   umount /mnt || rc=1
   fsck.daxfs -n /dev/pmem0 >/dev/null || rc=1
-  dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|lockdep|RCU stall|Call Trace' && rc=1
+  dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|possible (circular|recursive) locking|inconsistent lock state|RCU stall|Call Trace' && rc=1
   finish $rc
   ;;
 *)

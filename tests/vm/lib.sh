@@ -3,7 +3,9 @@ DEV=/dev/pmem0
 DEV2=/dev/pmem1
 MNT=/mnt
 KO=/host/dax_fs.ko
-BAD_KERNEL_LOG='BUG:|WARNING:|Oops|KASAN|UBSAN|lockdep|possible circular locking|possible recursive locking|RCU stall|rcu_.* detected stall|general protection fault|Kernel panic|blocked for more than|Call Trace'
+# lockdep reports are 'WARNING: possible ... locking' / 'inconsistent lock state'
+# (a bare 'lockdep' would match the boot banner 'RCU lockdep checking is enabled').
+BAD_KERNEL_LOG='BUG:|WARNING:|Oops|KASAN|UBSAN|possible circular locking|possible recursive locking|inconsistent lock state|lockdep is turned off|RCU stall|rcu_.* detected stall|general protection fault|Kernel panic|blocked for more than|Call Trace'
 
 die() { echo "FAILED: $*" >&2; exit 1; }
 note() { echo "# $*"; }

@@ -11,6 +11,9 @@ mod kfs;
 // Shared with the userspace tools: its `pub` items and the encoder serve them.
 #[allow(dead_code, unreachable_pub)]
 mod format;
+#[allow(dead_code, unreachable_pub)]
+mod extents;
+mod data;
 mod dir;
 mod inode;
 mod meta;

@@ -12,6 +12,10 @@
 mod format;
 pub use format::*;
 
+/// Editing extent maps (`fs/extents.rs`, shared with the module).
+#[path = "../../fs/extents.rs"]
+pub mod extents;
+
 pub mod uuid;
 
 #[cfg(feature = "std")]
@@ -25,3 +29,5 @@ pub mod image;
 
 #[cfg(test)]
 mod format_tests;
+#[cfg(test)]
+mod extents_tests;

@@ -286,7 +286,13 @@ pub(crate) fn log_extents(
             owner: ino,
         };
         h.encode(&mut block).map_err(|_| EINVAL)?;
-        tx.write(chain[i] * BS, &block)?;
+        // Only blocks whose contents change go to the journal: an edit at
+        // the end of a long chain logs one block, not the whole chain.
+        let mut cur = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
+        tx.read(chain[i] * BS, &mut cur)?;
+        if cur != block {
+            tx.write(chain[i] * BS, &block)?;
+        }
     }
     d.extent_block = chain.first().copied().unwrap_or(0);
     Ok(())

@@ -333,6 +333,65 @@ impl Tx<'_> {
         Ok((b, len))
     }
 
+    /// Allocates one run of up to `want` blocks for file data: at `goal`
+    /// when that block is free (extending the file's previous run), else a
+    /// run whose first block has the 2 MiB colour `colour` (device block
+    /// modulo 512 equal to the file block's), so file offsets and device
+    /// blocks align and 2 MiB ranges can be mapped with PMD faults; else any.
+    pub(crate) fn alloc_data(&mut self, goal: Option<u64>, want: u64, colour: u64) -> Result<(u64, u64)> {
+        let geo = self.store.geo;
+        let m = &mut *self.meta;
+        if m.free_blocks == 0 || want == 0 {
+            return Err(ENOSPC);
+        }
+        let align = format::DATA_ALIGN_BLOCKS;
+        let run_at = |m: &Meta, b: u64| {
+            let mut len = 0;
+            while len < want && b + len < geo.blocks && !test_bit(&m.bbits, b + len) {
+                len += 1;
+            }
+            len
+        };
+        let mut found = None;
+        if let Some(g) = goal.filter(|g| geo.is_data(*g, 1)) {
+            let len = run_at(m, g);
+            if len > 0 {
+                found = Some((g, len));
+            }
+        }
+        if found.is_none() {
+            let colour = colour % align;
+            // Two passes: from the hint, then from the start of the data area.
+            'outer: for (from, to) in [(m.block_hint, geo.blocks), (geo.data_start, m.block_hint)] {
+                let mut b = from - from % align + colour;
+                if b < from {
+                    b += align;
+                }
+                while b < to {
+                    let len = run_at(m, b);
+                    // A short run at the right colour is only worth taking
+                    // when the request itself is short.
+                    if len == want || (len > 0 && len >= want.min(align)) {
+                        found = Some((b, len));
+                        break 'outer;
+                    }
+                    b += align;
+                }
+            }
+        }
+        let (b, len) = match found {
+            Some(r) => r,
+            None => return self.alloc_blocks(want, false),
+        };
+        self.allocs.push(Range::Blocks(b, len), GFP_KERNEL)?;
+        for i in b..b + len {
+            set_bit(&mut m.bbits, i, true);
+        }
+        m.free_blocks -= len;
+        m.block_hint = b + len;
+        Ok((b, len))
+    }
+
     /// Frees blocks `b..b+len` (in DRAM once committed).
     pub(crate) fn free_blocks(&mut self, b: u64, len: u64) -> Result {
         if !self.store.geo.is_data(b, len) {

@@ -6,13 +6,16 @@
 use crate::format;
 use crate::inode::{self, DInode, DaxInode};
 use crate::kfs::{
+    dax::DaxDevice,
+    file::Falloc,
+    iomap::{Mapping, Request},
     fs::{FileSystem, NewEntry, NewSuperBlock, Rename, StatFs, SuperBlock},
     inode::{DirEmitter, Time},
     param::{Constant, Param, Spec},
     seq::SeqFile,
 };
 use crate::meta::Store;
-use crate::{dir, namei};
+use crate::{data, dir, namei};
 use core::fmt::Write;
 use kernel::{prelude::*, sync::aref::ARef};
 
@@ -39,7 +42,7 @@ pub(crate) struct SbInfo {
     pub(crate) store: Store,
     sb: format::SuperBlock,
     opts_dax: DaxMode,
-    read_only: bool,
+    pub(crate) read_only: bool,
 }
 
 impl Drop for SbInfo {
@@ -89,6 +92,7 @@ impl FileSystem for DaxFs {
     const MAGIC: u32 = format::STATFS_MAGIC;
     const BLOCK_SIZE: u32 = format::BLOCK_SIZE;
     const PARAMS: &'static [Spec] = &PARAMS;
+    const MAX_BYTES: u64 = format::MAX_FILE_SIZE;
 
     type Options = MountOptions;
     type Info = SbInfo;
@@ -188,6 +192,30 @@ impl FileSystem for DaxFs {
     fn btime(i: &DInode) -> Option<Time> {
         let b = i.data().state.lock().disk.btime;
         Some(Time { sec: b.sec, nsec: b.nsec })
+    }
+
+    fn set_size(i: &DInode, size: u64) -> Result {
+        data::set_size(i, size)
+    }
+
+    fn dax_device(sb: &SuperBlock<Self>) -> &DaxDevice {
+        &sb.info().store.dev
+    }
+
+    fn iomap_begin(i: &DInode, pos: u64, len: u64, req: Request) -> Result<Mapping> {
+        data::iomap_begin(i, pos, len, req)
+    }
+
+    fn iomap_end(i: &DInode, pos: u64, len: u64, written: u64, map: &Mapping) -> Result {
+        data::iomap_end(i, pos, len, written, map)
+    }
+
+    fn write_size(i: &DInode, size: u64) -> Result {
+        data::write_size(i, size)
+    }
+
+    fn fallocate(i: &DInode, op: Falloc, off: u64, len: u64) -> Result {
+        data::fallocate(i, op, off, len)
     }
 
     fn evict_inode(i: &DInode) {

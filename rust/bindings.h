@@ -9,4 +9,11 @@
 #include <linux/statfs.h>
 #include <linux/seq_file.h>
 #include <linux/libnvdimm.h>
+#include <linux/falloc.h>
+#include <linux/fiemap.h>
+#include <linux/fileattr.h>
+#include <linux/mm.h>
+#include <linux/huge_mm.h>
+#include <linux/uio.h>
+#include <linux/writeback.h>
 #include "helpers.h"

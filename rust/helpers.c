@@ -6,6 +6,9 @@
 #include <linux/libnvdimm.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/dax.h>
+#include <linux/mm.h>
+#include <linux/sched.h>
 #include "helpers.h"
 
 int daxfs_fs_parse(struct fs_context *fc, const struct fs_parameter_spec *desc,
@@ -90,4 +93,149 @@ int daxfs_finish_open_simple(struct file *file)
 unsigned long daxfs_copy_mc(void *dst, const void *src, size_t len)
 {
 	return copy_mc_to_kernel(dst, src, len);
+}
+
+/* ---- DAX file data path (rust/kfs/file.rs, rust/kfs/iomap.rs) ---- */
+
+/* Zeroes [addr, addr + len) of mapped pmem and writes it back; durable
+ * after daxfs_pmem_fence(). */
+void daxfs_pmem_zero(void *addr, size_t len)
+{
+	memset(addr, 0, len);
+	arch_wb_cache_pmem(addr, len);
+}
+
+void daxfs_inode_lock(struct inode *inode, bool shared)
+{
+	if (shared)
+		inode_lock_shared(inode);
+	else
+		inode_lock(inode);
+}
+
+bool daxfs_inode_trylock(struct inode *inode, bool shared)
+{
+	return shared ? inode_trylock_shared(inode) : inode_trylock(inode);
+}
+
+void daxfs_inode_unlock(struct inode *inode, bool shared)
+{
+	if (shared)
+		inode_unlock_shared(inode);
+	else
+		inode_unlock(inode);
+}
+
+void daxfs_invalidate_lock(struct inode *inode, bool shared)
+{
+	if (shared)
+		filemap_invalidate_lock_shared(inode->i_mapping);
+	else
+		filemap_invalidate_lock(inode->i_mapping);
+}
+
+void daxfs_invalidate_unlock(struct inode *inode, bool shared)
+{
+	if (shared)
+		filemap_invalidate_unlock_shared(inode->i_mapping);
+	else
+		filemap_invalidate_unlock(inode->i_mapping);
+}
+
+/* dax_break_layout() callback: the invalidate lock is held exclusive;
+ * drop it while waiting for a pinned DAX page to become idle. */
+static void daxfs_wait_dax_page(struct inode *inode)
+{
+	filemap_invalidate_unlock(inode->i_mapping);
+	schedule();
+	filemap_invalidate_lock(inode->i_mapping);
+}
+
+int daxfs_break_layouts(struct inode *inode, loff_t start, loff_t end)
+{
+	if (WARN_ON_ONCE(!rwsem_is_locked(&inode->i_mapping->invalidate_lock)))
+		return -EINVAL;
+	return dax_break_layout(inode, start, end, daxfs_wait_dax_page);
+}
+
+void daxfs_set_dax(struct inode *inode, const struct address_space_operations *aops)
+{
+	inode->i_flags |= S_DAX;
+	inode->i_mapping->a_ops = aops;
+}
+
+struct inode *daxfs_file_inode(const struct file *file)
+{
+	return file_inode(file);
+}
+
+struct file *daxfs_iocb_file(const struct kiocb *iocb)
+{
+	return iocb->ki_filp;
+}
+
+bool daxfs_iocb_nowait(const struct kiocb *iocb)
+{
+	return iocb->ki_flags & IOCB_NOWAIT;
+}
+
+loff_t daxfs_iocb_pos(const struct kiocb *iocb)
+{
+	return iocb->ki_pos;
+}
+
+size_t daxfs_iov_iter_count(const struct iov_iter *i)
+{
+	return iov_iter_count(i);
+}
+
+ssize_t daxfs_generic_write_sync(struct kiocb *iocb, ssize_t count)
+{
+	return generic_write_sync(iocb, count);
+}
+
+void daxfs_file_accessed(struct file *file)
+{
+	file_accessed(file);
+}
+
+/* A write fault that will change the file (not a private COW fault). */
+bool daxfs_vmf_shared_write(const struct vm_fault *vmf)
+{
+	return (vmf->flags & FAULT_FLAG_WRITE) && (vmf->vma->vm_flags & VM_SHARED);
+}
+
+struct file *daxfs_vmf_file(const struct vm_fault *vmf)
+{
+	return vmf->vma->vm_file;
+}
+
+void daxfs_sb_start_pagefault(struct super_block *sb)
+{
+	sb_start_pagefault(sb);
+}
+
+void daxfs_sb_end_pagefault(struct super_block *sb)
+{
+	sb_end_pagefault(sb);
+}
+
+/* ->mmap_prepare of a DAX file: MAP_SYNC only on a synchronous DAX device,
+ * huge pages wanted, the filesystem's DAX fault handlers. */
+int daxfs_dax_mmap_prepare(struct vm_area_desc *desc, struct dax_device *dax_dev,
+			   const struct vm_operations_struct *ops)
+{
+	struct file *file = desc->file;
+
+	if (!daxdev_mapping_supported(desc, file_inode(file), dax_dev))
+		return -EOPNOTSUPP;
+	file_accessed(file);
+	desc->vm_ops = ops;
+	vma_desc_set_flags(desc, VMA_HUGEPAGE_BIT);
+	return 0;
+}
+
+struct block_device *daxfs_sb_bdev(const struct super_block *sb)
+{
+	return sb->s_bdev;
 }

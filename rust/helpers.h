@@ -31,4 +31,33 @@ bool daxfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino,
 bool daxfs_inode_is_new(struct inode *inode);
 struct file;
 int daxfs_finish_open_simple(struct file *file);
+struct kiocb;
+struct iov_iter;
+struct vm_fault;
+struct vm_area_desc;
+struct vm_operations_struct;
+struct address_space_operations;
+struct dax_device;
+void daxfs_pmem_zero(void *addr, size_t len);
+void daxfs_inode_lock(struct inode *inode, bool shared);
+bool daxfs_inode_trylock(struct inode *inode, bool shared);
+void daxfs_inode_unlock(struct inode *inode, bool shared);
+void daxfs_invalidate_lock(struct inode *inode, bool shared);
+void daxfs_invalidate_unlock(struct inode *inode, bool shared);
+int daxfs_break_layouts(struct inode *inode, loff_t start, loff_t end);
+void daxfs_set_dax(struct inode *inode, const struct address_space_operations *aops);
+struct inode *daxfs_file_inode(const struct file *file);
+struct file *daxfs_iocb_file(const struct kiocb *iocb);
+bool daxfs_iocb_nowait(const struct kiocb *iocb);
+loff_t daxfs_iocb_pos(const struct kiocb *iocb);
+size_t daxfs_iov_iter_count(const struct iov_iter *i);
+ssize_t daxfs_generic_write_sync(struct kiocb *iocb, ssize_t count);
+void daxfs_file_accessed(struct file *file);
+bool daxfs_vmf_shared_write(const struct vm_fault *vmf);
+struct file *daxfs_vmf_file(const struct vm_fault *vmf);
+void daxfs_sb_start_pagefault(struct super_block *sb);
+void daxfs_sb_end_pagefault(struct super_block *sb);
+int daxfs_dax_mmap_prepare(struct vm_area_desc *desc, struct dax_device *dax_dev,
+			   const struct vm_operations_struct *ops);
+struct block_device *daxfs_sb_bdev(const struct super_block *sb);
 #endif

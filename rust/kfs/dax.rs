@@ -136,6 +136,23 @@ impl DaxDevice {
         Ok(())
     }
 
+    /// Zeroes `len` bytes at `off` (written back; durable after
+    /// [`DaxDevice::fence`]).  Used on freshly allocated blocks before they
+    /// become visible, so no stale data can be read or mapped.
+    pub(crate) fn zero(&self, off: u64, len: u64) -> Result {
+        let len = usize::try_from(len).map_err(|_| EINVAL)?;
+        let p = self.range(off, len)?;
+        // SAFETY: the range is mapped pmem (checked by `range`); callers only
+        // zero blocks nothing else reads or maps yet.
+        unsafe { b::daxfs_pmem_zero(p.cast(), len) };
+        Ok(())
+    }
+
+    /// The `struct dax_device` for the kernel's DAX engine.
+    pub(crate) fn as_raw(&self) -> *mut b::dax_device {
+        self.dev
+    }
+
     /// Persistence barrier: every earlier `write`/`flush` is durable before
     /// any later store becomes visible.
     #[allow(dead_code)]

@@ -17,6 +17,8 @@
 
 use super::bindings as b;
 use super::dax::DaxDevice;
+use super::file::{self, Falloc};
+use super::iomap::{Mapping, Request};
 use super::inode::{self, DirEmitter, Inode, Time};
 use super::param::{Param, Spec};
 use super::seq::SeqFile;
@@ -52,6 +54,8 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     const BLOCK_SIZE: u32;
     /// Mount parameters; must end with [`Spec::END`].
     const PARAMS: &'static [Spec];
+    /// Largest file size (`s_maxbytes`).
+    const MAX_BYTES: u64 = i64::MAX as u64;
 
     /// Mount options collected while parsing parameters.
     type Options: Default + Send;
@@ -117,8 +121,39 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// Changes the size of a regular file (truncate).
+    /// Truncate: `i_size` is already `size` and nothing maps the file past
+    /// it (see [`file::truncate`]); frees the blocks past it and persists
+    /// the size.
     fn set_size(_inode: &Inode<Self>, _size: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// The DAX device file data lives on (required with `iomap_begin`).
+    fn dax_device(_sb: &SuperBlock<Self>) -> &DaxDevice {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Maps a file range for the DAX engine (see [`iomap`]).  Implementing
+    /// it makes regular files DAX files.
+    fn iomap_begin(_inode: &Inode<Self>, _pos: u64, _len: u64, _req: Request) -> Result<Mapping> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// After a write through `map` (from `iomap_begin` with
+    /// `Purpose::Write`) copied `written` of `len` bytes from `pos`.
+    fn iomap_end(_inode: &Inode<Self>, _pos: u64, _len: u64, _written: u64, _map: &Mapping) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// A write extended the file to `size` bytes: persist it (called with
+    /// `i_rwsem` held, before `i_size` changes).
+    fn write_size(_inode: &Inode<Self>, _size: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `fallocate(2)`; called with `i_rwsem` held and, for operations that
+    /// free or move blocks, the invalidate lock held and layouts broken.
+    fn fallocate(_inode: &Inode<Self>, _op: Falloc, _offset: u64, _len: u64) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -421,7 +456,7 @@ unsafe extern "C" fn fill_super_cb<T: FileSystem>(sb: *mut b::super_block, fc: *
         unsafe {
             (*sb).s_magic = T::MAGIC as _;
             (*sb).s_op = &Tables::<T>::SUPER_OPS;
-            (*sb).s_maxbytes = i64::MAX;
+            (*sb).s_maxbytes = T::MAX_BYTES.min(i64::MAX as u64) as i64;
             (*sb).s_time_gran = 1;
             if b::sb_set_blocksize(sb, T::BLOCK_SIZE as c_int) == 0 {
                 pr_err!("{:?}: cannot use block size {}\n", sb_id(sb), T::BLOCK_SIZE);
@@ -496,6 +531,8 @@ unsafe extern "C" fn show_options_cb<T: FileSystem>(seq: *mut b::seq_file, root:
 }
 
 unsafe extern "C" fn evict_inode_cb<T: FileSystem>(inode: *mut b::inode) {
+    // SAFETY: being evicted; waits for pinned DAX pages (no-op if not DAX).
+    unsafe { file::evict_dax(inode) };
     // SAFETY: the VFS calls this once, with the last reference gone; the
     // page cache of a DAX inode is empty but must still be finalised.
     unsafe { b::truncate_inode_pages_final(&raw mut (*inode).i_data) };

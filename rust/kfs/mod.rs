@@ -11,8 +11,10 @@
 
 pub(crate) mod bindings;
 pub(crate) mod dax;
+pub(crate) mod file;
 pub(crate) mod fs;
 pub(crate) mod inode;
+pub(crate) mod iomap;
 pub(crate) mod namei;
 pub(crate) mod param;
 pub(crate) mod seq;

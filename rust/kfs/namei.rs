@@ -7,6 +7,7 @@
 //! symlink, both parents' for rename, shared for lookup and readdir.
 
 use super::bindings as b;
+use super::file;
 use super::fs::{FileSystem, NewEntry, Rename};
 use super::inode::{dentry_name, DirEmitter, Inode, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use core::{ffi::c_int, marker::PhantomData, ptr};
@@ -70,6 +71,16 @@ impl<T: FileSystem> Tables<T> {
         o
     };
 
+    const DAX_FILE_INODE_OPS: b::inode_operations = {
+        // SAFETY: all-zeroes is a valid `inode_operations`.
+        let mut o: b::inode_operations = unsafe { core::mem::zeroed() };
+        o.setattr = Some(setattr_cb::<T>);
+        o.getattr = Some(getattr_cb::<T>);
+        o.fiemap = Some(file::fiemap_cb::<T>);
+        o.fileattr_get = Some(fileattr_get_cb);
+        o
+    };
+
     const FILE_OPS: b::file_operations = {
         // SAFETY: all-zeroes is a valid `file_operations`.
         let mut o: b::file_operations = unsafe { core::mem::zeroed() };
@@ -102,6 +113,11 @@ pub(crate) unsafe fn set_inode_ops<T: FileSystem>(inode: *mut b::inode, mode: u1
             S_IFDIR => {
                 (*inode).i_op = &Tables::<T>::DIR_INODE_OPS;
                 (*inode).__bindgen_anon_3.i_fop = &Tables::<T>::DIR_FILE_OPS;
+            }
+            S_IFREG if T::HAS_IOMAP_BEGIN => {
+                (*inode).i_op = &Tables::<T>::DAX_FILE_INODE_OPS;
+                (*inode).__bindgen_anon_3.i_fop = &file::Tables::<T>::FILE_OPS;
+                file::set_dax::<T>(inode);
             }
             S_IFREG => {
                 (*inode).i_op = &Tables::<T>::FILE_INODE_OPS;
@@ -335,10 +351,10 @@ unsafe extern "C" fn setattr_cb<T: FileSystem>(
             kernel::error::to_result(b::setattr_prepare(idmap, dentry, attr))?;
             let inode = d_inode::<T>(dentry);
             if (*attr).ia_valid & b::ATTR_SIZE != 0 && (*attr).ia_size as u64 != inode.size() {
-                if !T::HAS_SET_SIZE {
+                if !T::HAS_SET_SIZE || !T::HAS_IOMAP_BEGIN || inode.mode() & S_IFMT != S_IFREG {
                     return Err(EOPNOTSUPP);
                 }
-                T::set_size(inode, (*attr).ia_size as u64)?;
+                file::truncate(inode, (*attr).ia_size as u64)?;
             }
             b::setattr_copy(idmap, inode.as_raw(), attr);
             if T::HAS_WRITE_INODE {
@@ -368,5 +384,12 @@ unsafe extern "C" fn getattr_cb<T: FileSystem>(
             }
         }
     }
+    0
+}
+
+unsafe extern "C" fn fileattr_get_cb(_dentry: *mut b::dentry, fa: *mut b::file_kattr) -> c_int {
+    // SAFETY: the VFS passes a kattr to fill.  No per-file flags exist
+    // (every file is DAX by the mount), so the flags are all clear.
+    unsafe { b::fileattr_fill_flags(fa, 0) };
     0
 }

@@ -13,6 +13,7 @@ build)
   install -m 0755 "$PROJ/target/release/mkfs-daxfs" "$PROJ/build/bin/mkfs.daxfs"
   install -m 0755 "$PROJ/target/release/fsck-daxfs" "$PROJ/build/bin/fsck.daxfs"
   install -m 0755 "$PROJ/target/release/daxfs-testutil" "$PROJ/build/bin/daxfs-testutil"
+  install -m 0755 "$PROJ/target/release/daxfs-datatest" "$PROJ/build/bin/daxfs-datatest"
   ;;
 test)
   cargo_in_tc test

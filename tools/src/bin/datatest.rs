@@ -1,0 +1,766 @@
+// SPDX-License-Identifier: GPL-2.0
+//! daxfs-datatest: data-path exercisers for the in-VM tests.
+//!
+//! * `fsx`: an fsx-style random operation exerciser (write, mapwrite, read,
+//!   mapread, truncate, punch, zero, collapse, insert, fallocate, fsync)
+//!   checking the file against an in-memory model after every operation.
+//! * `stress`: a generic/074-like multi-process data-integrity stress:
+//!   every process runs random read/write/mmap-write/truncate/punch on its
+//!   own file and writes its own region of one shared file, verifying all.
+//! * `touch`: mmap a file and touch every page (PMD fault counting).
+//! * `pin`: pin the first page of a DAX mapping with vmsplice (a pipe holds
+//!   a page reference, as O_DIRECT or RDMA would) for a while.
+//! * `stale`: fill a file system with a pattern, delete it, then allocate
+//!   through every path and check that only zeroes or new data appear.
+//! * `mapsync-write`/`check`: write through a MAP_SYNC mapping for the
+//!   power-cut test, and verify afterwards.
+//!
+//! Everything is deterministic for a given `--seed`.  Exit status: 0 when
+//! every check passed, 1 on the first mismatch or unexpected error (with a
+//! description of the operation log tail on stderr), 2 on usage errors.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+
+const BS: u64 = 4096;
+const PATTERN: u8 = 0xa5;
+
+#[derive(Parser, Debug)]
+#[command(name = "daxfs-datatest", version)]
+/// Data-path exercisers for daxfs tests.
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Random operations on FILE checked against a model after each one.
+    Fsx {
+        file: PathBuf,
+        #[arg(long, default_value_t = 2000)]
+        ops: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Largest file size the exerciser aims for.
+        #[arg(long, default_value_t = 1 << 20)]
+        max_size: u64,
+        /// Largest single operation.
+        #[arg(long, default_value_t = 64 << 10)]
+        max_len: u64,
+        /// Run for this many seconds instead of --ops operations (long mode).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+    /// Several processes doing read/write/mmap-write/truncate on their own
+    /// files and on disjoint regions of a shared file, verifying contents.
+    Stress {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        procs: u64,
+        #[arg(long, default_value_t = 500)]
+        ops: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 1 << 20)]
+        max_size: u64,
+    },
+    /// mmap FILE shared and touch every page (write one byte with --write).
+    Touch {
+        file: PathBuf,
+        #[arg(long)]
+        write: bool,
+    },
+    /// Pin FILE's first page via vmsplice for SECONDS, then check the page
+    /// still held the data it had ("pinned" and "released <ok|changed>").
+    Pin { file: PathBuf, seconds: u64 },
+    /// Fill DIR with a pattern until ENOSPC, delete it, allocate through
+    /// write, fallocate, mmap faults, truncate up and insert range, and
+    /// check that no byte of the pattern is ever seen.
+    Stale { dir: PathBuf },
+    /// Write SIZE bytes of a seed pattern through a MAP_SYNC mapping of a
+    /// new FILE, print "done", then wait to be killed.
+    MapsyncWrite {
+        file: PathBuf,
+        size: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Check FILE has SIZE bytes of the `mapsync-write` pattern.
+    MapsyncCheck {
+        file: PathBuf,
+        size: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+type Res<T = ()> = Result<T, String>;
+
+/// xorshift64*: small, fast and deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.next() % n
+        }
+    }
+    fn fill(&mut self, buf: &mut [u8]) {
+        for c in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
+        }
+    }
+}
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn sys_err(what: &str) -> String {
+    format!("{what}: {}", io::Error::last_os_error())
+}
+
+/// A shared mapping of a file, unmapped on drop.
+struct Map {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Map {
+    fn new(f: &File, len: u64, extra_flags: i32) -> Res<Map> {
+        let len = len as usize;
+        // SAFETY: mmap of an open file; the result is checked.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | extra_flags,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(sys_err("mmap"));
+        }
+        Ok(Map { ptr: p.cast(), len })
+    }
+    fn bytes(&mut self) -> &mut [u8] {
+        // SAFETY: a live shared mapping of `len` bytes; only this process
+        // region is accessed while the file is at least that long.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+    fn sync(&self) -> Res {
+        // SAFETY: our mapping.
+        if unsafe { libc::msync(self.ptr.cast(), self.len, libc::MS_SYNC) } != 0 {
+            return Err(sys_err("msync"));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Map {
+    fn drop(&mut self) {
+        // SAFETY: our mapping.
+        unsafe { libc::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+fn fallocate(f: &File, mode: i32, off: u64, len: u64) -> Result<(), i32> {
+    // SAFETY: plain syscall on an open fd.
+    if unsafe { libc::fallocate(f.as_raw_fd(), mode, off as i64, len as i64) } != 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
+fn size_of(f: &File) -> Res<u64> {
+    f.metadata().map(|m| m.len()).map_err(|e| format!("fstat: {e}"))
+}
+
+fn read_at(f: &File, off: u64, len: usize) -> Res<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        match f.read_at(&mut buf[done..], off + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) => return Err(format!("pread {off}+{len}: {e}")),
+        }
+    }
+    buf.truncate(done);
+    Ok(buf)
+}
+
+fn first_diff(a: &[u8], b: &[u8]) -> Option<usize> {
+    a.iter().zip(b).position(|(x, y)| x != y).or((a.len() != b.len()).then(|| a.len().min(b.len())))
+}
+
+/// The file model and the operations of the exerciser.
+struct Fsx {
+    f: File,
+    model: Vec<u8>,
+    rng: Rng,
+    max_size: u64,
+    max_len: u64,
+    log: Vec<String>,
+    counts: [u64; 12],
+}
+
+const OP_NAMES: [&str; 12] = [
+    "write", "mapwrite", "read", "mapread", "truncate", "punch", "zero", "collapse", "insert", "falloc", "fsync",
+    "skipped",
+];
+
+impl Fsx {
+    fn note(&mut self, s: String) {
+        if self.log.len() >= 32 {
+            self.log.remove(0);
+        }
+        self.log.push(s);
+    }
+
+    fn range(&mut self, cap: u64) -> (u64, u64) {
+        let off = self.rng.below(cap.max(1));
+        let len = 1 + self.rng.below(self.max_len);
+        (off, len)
+    }
+
+    fn check_size(&self) -> Res {
+        let s = size_of(&self.f)?;
+        if s != self.model.len() as u64 {
+            return Err(format!("size {s}, model {}", self.model.len()));
+        }
+        Ok(())
+    }
+
+    fn check_range(&self, off: u64, len: u64) -> Res {
+        let end = (off + len).min(self.model.len() as u64);
+        if off >= end {
+            return Ok(());
+        }
+        let got = read_at(&self.f, off, (end - off) as usize)?;
+        let want = &self.model[off as usize..end as usize];
+        if let Some(i) = first_diff(&got, want) {
+            return Err(format!(
+                "data mismatch at {} (read {:#04x?}, model {:#04x?}), {} bytes read",
+                off + i as u64,
+                got.get(i),
+                want.get(i),
+                got.len()
+            ));
+        }
+        Ok(())
+    }
+
+    fn op(&mut self) -> Res {
+        let size = self.model.len() as u64;
+        let which = self.rng.below(11) as usize;
+        let mut kind = which;
+        match which {
+            0 => {
+                let (off, len) = self.range(self.max_size);
+                let len = len.min(self.max_size.saturating_sub(off)).max(1);
+                let mut data = vec![0u8; len as usize];
+                self.rng.fill(&mut data);
+                self.note(format!("write {off:#x} {len:#x}"));
+                self.f.write_all_at(&data, off).map_err(|e| format!("pwrite: {e}"))?;
+                let end = (off + len) as usize;
+                if end > self.model.len() {
+                    self.model.resize(end, 0);
+                }
+                self.model[off as usize..end].copy_from_slice(&data);
+                self.check_range(off, len)?;
+            }
+            1 => {
+                let (off, len) = self.range(self.max_size);
+                let len = len.min(self.max_size.saturating_sub(off)).max(1);
+                let end = off + len;
+                self.note(format!("mapwrite {off:#x} {len:#x}"));
+                if end > size {
+                    self.f.set_len(end).map_err(|e| format!("ftruncate: {e}"))?;
+                    self.model.resize(end as usize, 0);
+                }
+                let mut data = vec![0u8; len as usize];
+                self.rng.fill(&mut data);
+                let mut m = Map::new(&self.f, end, 0)?;
+                m.bytes()[off as usize..end as usize].copy_from_slice(&data);
+                if self.rng.below(4) == 0 {
+                    m.sync()?;
+                }
+                drop(m);
+                self.model[off as usize..end as usize].copy_from_slice(&data);
+                self.check_range(off, len)?;
+            }
+            2 => {
+                let (off, len) = self.range(size + 1);
+                self.note(format!("read {off:#x} {len:#x}"));
+                self.check_range(off, len)?;
+            }
+            3 => {
+                if size == 0 {
+                    kind = 11;
+                } else {
+                    let (off, len) = self.range(size);
+                    let end = (off + len).min(size);
+                    self.note(format!("mapread {off:#x} {:#x}", end - off));
+                    let mut m = Map::new(&self.f, size, 0)?;
+                    let got = m.bytes()[off as usize..end as usize].to_vec();
+                    if let Some(i) = first_diff(&got, &self.model[off as usize..end as usize]) {
+                        return Err(format!("mmap data mismatch at {}", off + i as u64));
+                    }
+                }
+            }
+            4 => {
+                let n = self.rng.below(self.max_size);
+                self.note(format!("truncate {n:#x}"));
+                self.f.set_len(n).map_err(|e| format!("ftruncate: {e}"))?;
+                self.model.resize(n as usize, 0);
+            }
+            5 => {
+                let (off, len) = self.range(size.max(1));
+                self.note(format!("punch {off:#x} {len:#x}"));
+                fallocate(&self.f, libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, off, len)
+                    .map_err(|e| format!("punch: errno {e}"))?;
+                let end = (off + len).min(size);
+                if off < end {
+                    self.model[off as usize..end as usize].fill(0);
+                }
+                self.check_range(off.saturating_sub(BS), len + 2 * BS)?;
+            }
+            6 => {
+                let (off, len) = self.range(self.max_size);
+                let len = len.min(self.max_size.saturating_sub(off)).max(1);
+                let keep = self.rng.below(2) == 0;
+                self.note(format!("zero {off:#x} {len:#x} keep={keep}"));
+                let mode = libc::FALLOC_FL_ZERO_RANGE | if keep { libc::FALLOC_FL_KEEP_SIZE } else { 0 };
+                fallocate(&self.f, mode, off, len).map_err(|e| format!("zero range: errno {e}"))?;
+                let end = off + len;
+                if !keep && end > size {
+                    self.model.resize(end as usize, 0);
+                }
+                let mend = end.min(self.model.len() as u64);
+                if off < mend {
+                    self.model[off as usize..mend as usize].fill(0);
+                }
+                self.check_range(off.saturating_sub(BS), len + 2 * BS)?;
+            }
+            7 => {
+                let blocks = size / BS;
+                if blocks < 2 {
+                    kind = 11;
+                } else {
+                    let off = self.rng.below(blocks - 1) * BS;
+                    let len = (1 + self.rng.below((blocks - off / BS - 1).min(self.max_len / BS).max(1))) * BS;
+                    if off + len >= size {
+                        kind = 11;
+                    } else {
+                        self.note(format!("collapse {off:#x} {len:#x}"));
+                        fallocate(&self.f, libc::FALLOC_FL_COLLAPSE_RANGE, off, len)
+                            .map_err(|e| format!("collapse: errno {e}"))?;
+                        self.model.drain(off as usize..(off + len) as usize);
+                        self.check_range(off.saturating_sub(BS), 2 * BS)?;
+                    }
+                }
+            }
+            8 => {
+                let blocks = size / BS;
+                let len = (1 + self.rng.below(self.max_len / BS)) * BS;
+                if blocks == 0 || size + len > self.max_size {
+                    kind = 11;
+                } else {
+                    let off = self.rng.below(blocks) * BS;
+                    self.note(format!("insert {off:#x} {len:#x}"));
+                    fallocate(&self.f, libc::FALLOC_FL_INSERT_RANGE, off, len)
+                        .map_err(|e| format!("insert: errno {e}"))?;
+                    let tail = self.model.split_off(off as usize);
+                    self.model.resize((off + len) as usize, 0);
+                    self.model.extend_from_slice(&tail);
+                    self.check_range(off.saturating_sub(BS), len + 2 * BS)?;
+                }
+            }
+            9 => {
+                let (off, len) = self.range(self.max_size);
+                let len = len.min(self.max_size.saturating_sub(off)).max(1);
+                let keep = self.rng.below(2) == 0;
+                self.note(format!("falloc {off:#x} {len:#x} keep={keep}"));
+                let mode = if keep { libc::FALLOC_FL_KEEP_SIZE } else { 0 };
+                fallocate(&self.f, mode, off, len).map_err(|e| format!("fallocate: errno {e}"))?;
+                if !keep && off + len > size {
+                    self.model.resize((off + len) as usize, 0);
+                }
+                self.check_range(off.saturating_sub(BS), len + 2 * BS)?;
+            }
+            _ => {
+                self.note("fsync".into());
+                self.f.sync_all().map_err(|e| format!("fsync: {e}"))?;
+            }
+        }
+        self.counts[kind] += 1;
+        self.check_size()
+    }
+
+    fn check_all(&self) -> Res {
+        self.check_size()?;
+        self.check_range(0, self.model.len() as u64)
+    }
+}
+
+fn fsx(file: &Path, ops: u64, seed: u64, max_size: u64, max_len: u64, seconds: Option<u64>) -> Res<String> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(file)
+        .map_err(|e| format!("open {}: {e}", file.display()))?;
+    let mut x = Fsx {
+        f,
+        model: Vec::new(),
+        rng: Rng::new(seed),
+        max_size: max_size.max(2 * BS),
+        max_len: max_len.max(BS),
+        log: Vec::new(),
+        counts: [0; 12],
+    };
+    let start = Instant::now();
+    let deadline = seconds.map(|s| start + Duration::from_secs(s));
+    let mut n = 0u64;
+    loop {
+        match deadline {
+            Some(d) if Instant::now() >= d => break,
+            None if n >= ops => break,
+            _ => {}
+        }
+        let r = x.op().and_then(|()| if n % 64 == 63 { x.check_all() } else { Ok(()) });
+        if let Err(e) = r {
+            return Err(format!("op {n} (seed {seed}): {e}\nlast operations:\n  {}", x.log.join("\n  ")));
+        }
+        n += 1;
+    }
+    x.check_all()
+        .map_err(|e| format!("final check (seed {seed}): {e}\nlast operations:\n  {}", x.log.join("\n  ")))?;
+    let summary: Vec<String> =
+        OP_NAMES.iter().zip(x.counts.iter()).map(|(name, c)| format!("{name}={c}")).collect();
+    Ok(format!("fsx: {n} ops OK in {:.1}s, final size {} ({})", start.elapsed().as_secs_f64(), x.model.len(), summary.join(" ")))
+}
+
+/// One stress worker: fsx-style ops on its own file, plus writes of its
+/// region of the shared file through write(2) and mmap, verified.
+fn stress_worker(dir: &Path, id: u64, procs: u64, ops: u64, seed: u64, max_size: u64) -> Res {
+    let own = dir.join(format!("own.{id}"));
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&own)
+        .map_err(|e| format!("open {}: {e}", own.display()))?;
+    let shared = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dir.join("shared"))
+        .map_err(|e| format!("open shared: {e}"))?;
+    let region = max_size / procs / BS * BS;
+    let base = id * region;
+    let mut mine = vec![0u8; region as usize];
+    let mut x = Fsx {
+        f,
+        model: Vec::new(),
+        rng: Rng::new(seed ^ (id + 1).wrapping_mul(0x1234_5678_9abc_def1)),
+        max_size,
+        max_len: 64 << 10,
+        log: Vec::new(),
+        counts: [0; 12],
+    };
+    for n in 0..ops {
+        let r = if x.rng.below(3) == 0 {
+            // The shared file: only this worker's region.
+            let off = x.rng.below(region);
+            let len = (1 + x.rng.below(16 << 10)).min(region - off);
+            let mut data = vec![0u8; len as usize];
+            x.rng.fill(&mut data);
+            let how = x.rng.below(2);
+            x.note(format!("shared {} {off:#x} {len:#x}", if how == 0 { "write" } else { "mapwrite" }));
+            (|| -> Res {
+                if how == 0 {
+                    shared.write_all_at(&data, base + off).map_err(|e| format!("pwrite shared: {e}"))?;
+                } else {
+                    let mut m = Map::new(&shared, region * procs, 0)?;
+                    m.bytes()[(base + off) as usize..(base + off + len) as usize].copy_from_slice(&data);
+                }
+                mine[off as usize..(off + len) as usize].copy_from_slice(&data);
+                let got = read_at(&shared, base, region as usize)?;
+                if let Some(i) = first_diff(&got, &mine) {
+                    return Err(format!("shared file mismatch at {}", base + i as u64));
+                }
+                Ok(())
+            })()
+        } else {
+            x.op()
+        };
+        if let Err(e) = r.and_then(|()| if n % 50 == 49 { x.check_all() } else { Ok(()) }) {
+            return Err(format!("worker {id} op {n}: {e}\nlast operations:\n  {}", x.log.join("\n  ")));
+        }
+    }
+    x.check_all().map_err(|e| format!("worker {id} final: {e}"))
+}
+
+fn stress(dir: &Path, procs: u64, ops: u64, seed: u64, max_size: u64) -> Res<String> {
+    let start = Instant::now();
+    let region = max_size / procs / BS * BS;
+    if region == 0 {
+        return Err("max-size too small for the process count".into());
+    }
+    let shared = File::create(dir.join("shared")).map_err(|e| format!("create shared: {e}"))?;
+    shared.set_len(region * procs).map_err(|e| format!("size shared: {e}"))?;
+    drop(shared);
+    let mut kids = Vec::new();
+    for id in 0..procs {
+        // SAFETY: single-threaded program; the child only runs Rust code
+        // that does not depend on other threads, then exits.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(sys_err("fork"));
+        }
+        if pid == 0 {
+            let code = match stress_worker(dir, id, procs, ops, seed, max_size) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("{e}");
+                    1
+                }
+            };
+            // SAFETY: leave the child without running the parent's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        kids.push(pid);
+    }
+    let mut failed = 0;
+    for pid in kids {
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        if !libc::WIFEXITED(st) || libc::WEXITSTATUS(st) != 0 {
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} of {procs} workers failed"));
+    }
+    Ok(format!("stress: {procs} procs x {ops} ops OK in {:.1}s", start.elapsed().as_secs_f64()))
+}
+
+fn touch(file: &Path, write: bool) -> Res<String> {
+    let f = OpenOptions::new().read(true).write(true).open(file).map_err(|e| format!("open: {e}"))?;
+    let size = size_of(&f)?;
+    let mut m = Map::new(&f, size, 0)?;
+    let b = m.bytes();
+    let mut sum = 0u64;
+    for off in (0..size as usize).step_by(BS as usize) {
+        if write {
+            b[off] = b[off].wrapping_add(1);
+        } else {
+            sum = sum.wrapping_add(u64::from(b[off]));
+        }
+    }
+    std::hint::black_box(sum);
+    Ok(format!("touched {} pages", size / BS))
+}
+
+fn pin(file: &Path, seconds: u64) -> Res<String> {
+    let f = OpenOptions::new().read(true).write(true).open(file).map_err(|e| format!("open: {e}"))?;
+    let mut m = Map::new(&f, BS, 0)?;
+    let before = m.bytes().to_vec();
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) into a local array.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(sys_err("pipe"));
+    }
+    let iov = libc::iovec { iov_base: m.ptr.cast(), iov_len: BS as usize };
+    // SAFETY: the iovec describes our live mapping; without SPLICE_F_GIFT
+    // the pipe takes references to the mapped (DAX) page.
+    let n = unsafe { libc::vmsplice(fds[1], &iov, 1, 0) };
+    if n != BS as isize {
+        return Err(sys_err("vmsplice"));
+    }
+    drop(m);
+    println!("pinned");
+    io::stdout().flush().ok();
+    std::thread::sleep(Duration::from_secs(seconds));
+    let mut out = vec![0u8; BS as usize];
+    // SAFETY: read(2) into a local buffer from our pipe.
+    let got = unsafe { libc::read(fds[0], out.as_mut_ptr().cast(), out.len()) };
+    // SAFETY: closing our pipe ends the pin.
+    unsafe {
+        libc::close(fds[0]);
+        libc::close(fds[1]);
+    }
+    if got != BS as isize {
+        return Err(sys_err("read pipe"));
+    }
+    Ok(format!("released {}", if out == before { "ok" } else { "changed" }))
+}
+
+fn no_pattern(what: &str, data: &[u8], allowed_nonzero: Option<u8>) -> Res {
+    if let Some(i) = data.iter().position(|b| *b == PATTERN || (*b != 0 && Some(*b) != allowed_nonzero)) {
+        return Err(format!("{what}: byte {:#04x} at {i}: stale data exposed", data[i]));
+    }
+    Ok(())
+}
+
+fn stale(dir: &Path) -> Res<String> {
+    // 1. Fill the file system with the pattern.
+    let fill = dir.join("fill");
+    let mut f = File::create(&fill).map_err(|e| format!("create: {e}"))?;
+    let chunk = vec![PATTERN; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        match f.write(&chunk) {
+            Ok(0) => break,
+            Ok(n) => total += n as u64,
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+            Err(e) => return Err(format!("fill: {e}")),
+        }
+    }
+    f.sync_all().map_err(|e| format!("fsync: {e}"))?;
+    drop(f);
+    std::fs::remove_file(&fill).map_err(|e| format!("unlink: {e}"))?;
+    let span = (total / 8).max(BS) / BS * BS;
+    // 2. Allocate through every path; only zeroes or our 0x11 may appear.
+    let open = |name: &str| {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.join(name))
+            .map_err(|e| format!("create {name}: {e}"))
+    };
+    let w = open("w")?;
+    for off in (0..span).step_by(1 << 20) {
+        w.write_all_at(&[0x11], off + 100).map_err(|e| format!("pwrite: {e}"))?;
+    }
+    no_pattern("write", &read_at(&w, 0, span as usize)?, Some(0x11))?;
+    let fa = open("falloc")?;
+    fallocate(&fa, 0, 0, span).map_err(|e| format!("fallocate errno {e}"))?;
+    no_pattern("fallocate read", &read_at(&fa, 0, span as usize)?, None)?;
+    no_pattern("fallocate mmap", Map::new(&fa, span, 0)?.bytes(), None)?;
+    let mm = open("mmap")?;
+    mm.set_len(span).map_err(|e| format!("ftruncate: {e}"))?;
+    {
+        let mut m = Map::new(&mm, span, 0)?;
+        let b = m.bytes();
+        for off in (0..span as usize).step_by(BS as usize * 3) {
+            b[off] = 0x11;
+        }
+        no_pattern("mmap write fault", b, Some(0x11))?;
+    }
+    no_pattern("mmap write fault, read", &read_at(&mm, 0, span as usize)?, Some(0x11))?;
+    let tr = open("trunc")?;
+    tr.write_all_at(&[0x11; 10], 0).map_err(|e| format!("pwrite: {e}"))?;
+    tr.set_len(span).map_err(|e| format!("truncate up: {e}"))?;
+    no_pattern("truncate up", &read_at(&tr, 0, span as usize)?, Some(0x11))?;
+    let ins = open("insert")?;
+    ins.write_all_at(&vec![0x11; (2 * BS) as usize], 0).map_err(|e| format!("pwrite: {e}"))?;
+    fallocate(&ins, libc::FALLOC_FL_INSERT_RANGE, BS, span).map_err(|e| format!("insert errno {e}"))?;
+    no_pattern("insert range", &read_at(&ins, 0, (span + 2 * BS) as usize)?, Some(0x11))?;
+    let z = open("zero")?;
+    z.write_all_at(&vec![0x11; span as usize], 0).map_err(|e| format!("pwrite: {e}"))?;
+    fallocate(&z, libc::FALLOC_FL_ZERO_RANGE, 100, span - 200).map_err(|e| format!("zero errno {e}"))?;
+    no_pattern("zero range", &read_at(&z, 0, span as usize)?, Some(0x11))?;
+    Ok(format!("stale: filled {} MiB, checked {} MiB per path: no stale data", total >> 20, span >> 20))
+}
+
+fn mapsync_pattern(seed: u64, size: u64) -> Vec<u8> {
+    let mut v = vec![0u8; size as usize];
+    Rng::new(seed).fill(&mut v);
+    v
+}
+
+fn mapsync_write(file: &Path, size: u64, seed: u64) -> Res<String> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(0)
+        .open(file)
+        .map_err(|e| format!("create: {e}"))?;
+    f.set_len(size).map_err(|e| format!("ftruncate: {e}"))?;
+    // The size change itself is durable (synchronous metadata); the data
+    // and block allocations below must be too, without msync/fsync.
+    let mut m = Map::new(&f, size, libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC)?;
+    let data = mapsync_pattern(seed, size);
+    // MAP_SYNC guarantees the mapping is durable once the fault returns;
+    // the data itself still needs a CPU cache flush, as on real pmem.
+    m.bytes().copy_from_slice(&data);
+    for off in (0..size as usize).step_by(64) {
+        // SAFETY: a cache-line write-back of our own mapping.
+        unsafe { std::arch::x86_64::_mm_clflush(m.ptr.add(off)) };
+    }
+    // SAFETY: a store fence.
+    unsafe { std::arch::x86_64::_mm_sfence() };
+    println!("done");
+    io::stdout().flush().ok();
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+fn mapsync_check(file: &Path, size: u64, seed: u64) -> Res<String> {
+    let mut f = File::open(file).map_err(|e| format!("open: {e}"))?;
+    let s = size_of(&f)?;
+    if s != size {
+        return Err(format!("size {s}, expected {size}"));
+    }
+    let mut got = Vec::new();
+    f.read_to_end(&mut got).map_err(|e| format!("read: {e}"))?;
+    if let Some(i) = first_diff(&got, &mapsync_pattern(seed, size)) {
+        return Err(format!("data differs at {i}"));
+    }
+    Ok(format!("mapsync: {size} bytes intact"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Fsx { file, ops, seed, max_size, max_len, seconds } => fsx(&file, ops, seed, max_size, max_len, seconds),
+        Cmd::Stress { dir, procs, ops, seed, max_size } => stress(&dir, procs, ops, seed, max_size),
+        Cmd::Touch { file, write } => touch(&file, write),
+        Cmd::Pin { file, seconds } => pin(&file, seconds),
+        Cmd::Stale { dir } => stale(&dir),
+        Cmd::MapsyncWrite { file, size, seed } => mapsync_write(&file, size, seed),
+        Cmd::MapsyncCheck { file, size, seed } => mapsync_check(&file, size, seed),
+    };
+    match r {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("FAILED: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

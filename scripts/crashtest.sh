@@ -15,6 +15,8 @@ count_done() { local n; n=$(grep -c '^done' "$1" 2>/dev/null); echo "${n:-0}"; }
 qemu_pat="mem-path=$PROJ/build/vm/pmem0.img"
 for cycle in $(seq "$CYCLES"); do
   target=$((5 + RANDOM % 80))
+  # Cycle 1: power cut right after the MAP_SYNC write (mkdir, mapsync).
+  [ "$cycle" = 1 ] && target=2
   KERNEL_CMDLINE="DAXFS_CYCLE=$cycle DAXFS_SEED=$RANDOM" VM_TIMEOUT=300 \
     "$PROJ/scripts/vm.sh" crash-work >"$C/work-$cycle.console" 2>&1 &
   vm=$!

@@ -337,7 +337,11 @@ unsafe extern "C" fn fsync_cb<T: FileSystem>(file: *mut b::file, start: i64, end
         // Write back (flush CPU caches of) pmem pages dirtied through mmap.
         // Metadata needs nothing more: every allocation, size change and
         // inode update was committed to the journal before it returned.
-        b::file_write_and_wait_range(file, start, end)
+        let r = b::file_write_and_wait_range(file, start, end);
+        // write(2) stored data with non-temporal stores: order them (and
+        // the flushes above) before fsync returns.
+        b::daxfs_pmem_fence();
+        r
     }
 }
 

@@ -23,6 +23,7 @@ while read -r state opn a b; do
   mkdir) kind[$a]=d ;;
   create) g=$((g + 1)); kind[$a]=f:$g ;;
   symlink) kind[$b]=s:$a ;;
+  wfile | mapsync) kind[$a]=w:$b ;;
   link) kind[$b]=${kind[$a]} ;;
   unlink) unset "kind[$a]" ;;
   rmdir) unset "kind[$a]" ;;
@@ -50,6 +51,9 @@ for p in "${!kind[@]}"; do
   case $k in
   d) [ -d "$p" ] && [ ! -L "$p" ] || bad "missing directory $p" ;;
   s:*) [ "$(readlink "$p" 2>/dev/null)" = "${k#s:}" ] || bad "symlink $p lost or wrong" ;;
+  w:*)
+    spec=${k#w:}
+    out=$(daxfs-datatest mapsync-check "$p" "${spec#*:}" --seed "${spec%%:*}" 2>&1) || bad "data of $p: $out" ;;
   f:*)
     if [ -f "$p" ] && [ ! -L "$p" ]; then
       gcount[$k]=$(( ${gcount[$k]:-0} + 1 ))

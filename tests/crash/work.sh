@@ -22,10 +22,21 @@ pick() { # pick ARRAY-NAME: a random index, or -1
   [ ${#a[@]} -gt 0 ] && echo $((RANDOM % ${#a[@]})) || echo -1
 }
 op mkdir "$W" -- mkdir "$W"
+# Data written through a MAP_SYNC mapping (no msync/fsync): durable once the
+# writer says "done" (the first cycle is killed right after it).
+mapsync() { # mapsync PATH SEED SIZE
+  daxfs-datatest mapsync-write "$1" "$3" --seed "$2" >/tmp/mapsync.out 2>&1 &
+  local t=0
+  until grep -q "^done" /tmp/mapsync.out 2>/dev/null; do
+    sleep 0.1; t=$((t + 1)); [ $t -lt 600 ] || return 1
+    kill -0 $! 2>/dev/null || return 1
+  done
+}
+op mapsync "$W/ms" "$3:1048576" -- mapsync "$W/ms" "$3" 1048576
 i=0
 while :; do
   i=$((i + 1))
-  case $((RANDOM % 12)) in
+  case $((RANDOM % 13)) in
   0 | 1 | 2)
     base=$W; k=$(pick dirs); [ "$k" -ge 0 ] && [ $((RANDOM % 2)) = 0 ] && base=${dirs[$k]}
     p=$base/f$i; op create "$p" -- touch "$p" && files+=("$p") ;;
@@ -52,5 +63,8 @@ while :; do
     old=${dirs[$k]}; dirs[$k]=$p
     # Files below the renamed directory move with it.
     for j in "${!files[@]}"; do [[ ${files[$j]} == "$old"/* ]] && files[$j]=$p${files[$j]#"$old"}; done ;;
+  12)
+    # File data written with write(2) + fsync.
+    p=$W/w$i; sz=$((RANDOM * 8 + 1)); op wfile "$p" "$i:$sz" -- daxfs-datatest fill "$p" "$sz" --seed "$i" ;;
   esac
 done

@@ -93,6 +93,17 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Write SIZE bytes of the seed pattern to a new FILE with write(2), fsync.
+    Fill {
+        file: PathBuf,
+        size: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Append COUNT 64-byte records "ID:SEQ:..." to FILE with O_APPEND.
+    Append { file: PathBuf, id: u64, count: u64 },
+    /// Check FILE holds exactly COUNT records, in order, of each of IDS writers.
+    AppendCheck { file: PathBuf, ids: u64, count: u64 },
     /// Check FILE has SIZE bytes of the `mapsync-write` pattern.
     MapsyncCheck {
         file: PathBuf,
@@ -742,6 +753,52 @@ fn mapsync_check(file: &Path, size: u64, seed: u64) -> Res<String> {
     Ok(format!("mapsync: {size} bytes intact"))
 }
 
+fn fill(file: &Path, size: u64, seed: u64) -> Res<String> {
+    let mut f = File::create(file).map_err(|e| format!("create: {e}"))?;
+    f.write_all(&mapsync_pattern(seed, size)).map_err(|e| format!("write: {e}"))?;
+    f.sync_all().map_err(|e| format!("fsync: {e}"))?;
+    Ok(format!("filled {size}"))
+}
+
+const REC: usize = 64;
+
+fn record(id: u64, seq: u64) -> Vec<u8> {
+    let mut r = format!("{id}:{seq:08}:").into_bytes();
+    r.resize(REC - 1, b'.');
+    r.push(b'\n');
+    r
+}
+
+fn append(file: &Path, id: u64, count: u64) -> Res<String> {
+    let f = OpenOptions::new().append(true).create(true).open(file).map_err(|e| format!("open: {e}"))?;
+    for seq in 0..count {
+        let n = (&f).write(&record(id, seq)).map_err(|e| format!("write: {e}"))?;
+        if n != REC {
+            return Err(format!("short append: {n}"));
+        }
+    }
+    Ok(format!("appended {count}"))
+}
+
+fn append_check(file: &Path, ids: u64, count: u64) -> Res<String> {
+    let data = std::fs::read(file).map_err(|e| format!("read: {e}"))?;
+    if data.len() as u64 != ids * count * REC as u64 {
+        return Err(format!("size {}, expected {}", data.len(), ids * count * REC as u64));
+    }
+    let mut next = vec![0u64; ids as usize];
+    for (i, r) in data.chunks(REC).enumerate() {
+        let text = String::from_utf8_lossy(r);
+        let mut parts = text.split(':');
+        let id: u64 = parts.next().and_then(|p| p.parse().ok()).ok_or(format!("record {i} garbled: {text:?}"))?;
+        let seq: u64 = parts.next().and_then(|p| p.parse().ok()).ok_or(format!("record {i} garbled: {text:?}"))?;
+        if id >= ids || next[id as usize] != seq || r != record(id, seq).as_slice() {
+            return Err(format!("record {i} out of order or torn: {text:?}"));
+        }
+        next[id as usize] += 1;
+    }
+    Ok(format!("append: {} records intact", ids * count))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
@@ -752,6 +809,9 @@ fn main() -> ExitCode {
         Cmd::Stale { dir } => stale(&dir),
         Cmd::MapsyncWrite { file, size, seed } => mapsync_write(&file, size, seed),
         Cmd::MapsyncCheck { file, size, seed } => mapsync_check(&file, size, seed),
+        Cmd::Fill { file, size, seed } => fill(&file, size, seed),
+        Cmd::Append { file, id, count } => append(&file, id, count),
+        Cmd::AppendCheck { file, ids, count } => append_check(&file, ids, count),
     };
     match r {
         Ok(s) => {

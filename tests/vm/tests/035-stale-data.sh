@@ -1,0 +1,9 @@
+# No stale data: fill the filesystem with a pattern, delete it, then
+# allocate through write, fallocate, mmap write faults, truncate up, insert
+# range and zero range: only zeroes or the new data are ever read or mapped.
+load_module
+mkfs.daxfs -q "$DEV2" 65536
+mount_dax "$DEV2"
+out=$(daxfs-datatest stale "$MNT") || die "$out"
+note "$out"
+umount "$MNT"; fsck_clean "$DEV2"

@@ -239,3 +239,8 @@ struct block_device *daxfs_sb_bdev(const struct super_block *sb)
 {
 	return sb->s_bdev;
 }
+
+void daxfs_file_set_nowait(struct file *file)
+{
+	file->f_mode |= FMODE_NOWAIT;
+}

@@ -60,4 +60,5 @@ void daxfs_sb_end_pagefault(struct super_block *sb);
 int daxfs_dax_mmap_prepare(struct vm_area_desc *desc, struct dax_device *dax_dev,
 			   const struct vm_operations_struct *ops);
 struct block_device *daxfs_sb_bdev(const struct super_block *sb);
+void daxfs_file_set_nowait(struct file *file);
 #endif

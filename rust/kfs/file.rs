@@ -23,7 +23,11 @@ use super::iomap::Ops;
 use core::{ffi::c_int, marker::PhantomData, ptr};
 use kernel::{error::to_result, prelude::*};
 
-/// `FOP_MMAP_SYNC` (include/linux/fs.h; a `__force` cast bindgen cannot see).
+/// `FOP_*` (include/linux/fs.h; `__force` casts bindgen cannot see).
+/// RASYNC/WASYNC: reads and writes honour IOCB_NOWAIT (trylock, `EAGAIN`
+/// instead of allocating), as XFS declares for its DAX files.
+const FOP_BUFFER_RASYNC: u32 = 1 << 0;
+const FOP_BUFFER_WASYNC: u32 = 1 << 1;
 const FOP_MMAP_SYNC: u32 = 1 << 2;
 /// `VM_FAULT_SIGBUS`, `VM_FAULT_NEEDDSYNC` (enum vm_fault_reason).
 const VM_FAULT_SIGBUS: u32 = 0x000002;
@@ -76,13 +80,13 @@ impl<T: FileSystem> Tables<T> {
         o.read_iter = Some(read_iter_cb::<T>);
         o.write_iter = Some(write_iter_cb::<T>);
         o.mmap_prepare = Some(mmap_prepare_cb::<T>);
-        o.open = Some(b::generic_file_open);
+        o.open = Some(open_cb);
         o.fsync = Some(fsync_cb::<T>);
         o.get_unmapped_area = Some(b::thp_get_unmapped_area);
         o.splice_read = Some(b::copy_splice_read);
         o.splice_write = Some(b::iter_file_splice_write);
         o.fallocate = Some(fallocate_cb::<T>);
-        o.fop_flags = FOP_MMAP_SYNC;
+        o.fop_flags = FOP_MMAP_SYNC | FOP_BUFFER_RASYNC | FOP_BUFFER_WASYNC;
         o
     };
 
@@ -204,6 +208,15 @@ fn break_layouts(inode: *mut b::inode, start: u64, end: u64) -> Result {
 unsafe fn inode<'a, T: FileSystem>(p: *mut b::inode) -> &'a Inode<T> {
     // SAFETY: per the contract.
     unsafe { Inode::from_raw(p) }
+}
+
+unsafe extern "C" fn open_cb(inode: *mut b::inode, file: *mut b::file) -> c_int {
+    // SAFETY: the VFS passes the inode and the file being opened.  Our I/O
+    // paths honour IOCB_NOWAIT (trylock, no allocation), so RWF_NOWAIT works.
+    unsafe {
+        b::daxfs_file_set_nowait(file);
+        b::generic_file_open(inode, file)
+    }
 }
 
 unsafe extern "C" fn read_iter_cb<T: FileSystem>(iocb: *mut b::kiocb, to: *mut b::iov_iter) -> isize {

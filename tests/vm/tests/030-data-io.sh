@@ -30,11 +30,11 @@ echo "$fiemap" | grep -q '\[2048\.\.2055\]' || die "fiemap: $fiemap"
 e=$MNT/eof
 xfs_io -f -c "pwrite -q -S 0x31 0 100" -c "mmap -w 0 4096" -c "mwrite -S 0x39 100 3000" -c "munmap" \
   -c "pwrite -q -S 0x32 8192 10" "$e"
-assert_eq "$(od -An -tx1 -j100 -N3000 "$e" | tr -d ' \n' | tr -d 0)" "" "bytes past the old EOF are zeroes"
+assert_eq "$(od -v -An -tx1 -j100 -N3000 "$e" | tr -d ' \n' | tr -d 0)" "" "bytes past the old EOF are zeroes"
 # Truncate down mid-block, then up: the cut tail reads as zeroes.
 xfs_io -c "pwrite -q -S 0x63 0 8192" -c "truncate 5000" -c "truncate 8192" "$e"
-assert_eq "$(od -An -tx1 -j5000 -N3192 "$e" | tr -d ' \n' | tr -d 0)" "" "truncate zeroes the partial block"
-assert_eq "$(od -An -tx1 -j4999 -N1 "$e" | tr -d ' ')" 63 "data before the cut kept"
+assert_eq "$(od -v -An -tx1 -j5000 -N3192 "$e" | tr -d ' \n' | tr -d 0)" "" "truncate zeroes the partial block"
+assert_eq "$(od -v -An -tx1 -j4999 -N1 "$e" | tr -d ' ')" 63 "data before the cut kept"
 
 # O_SYNC, O_DSYNC, RWF_DSYNC/RWF_SYNC, O_DIRECT.
 head -c 1048576 /dev/urandom >/tmp/r
@@ -43,8 +43,12 @@ dd if=/tmp/r of="$MNT/dsync" bs=64k oflag=dsync status=none
 dd if=/tmp/r of="$MNT/direct" bs=64k oflag=direct status=none
 cmp /tmp/r "$MNT/sync" && cmp /tmp/r "$MNT/dsync" && cmp /tmp/r "$MNT/direct" || die "sync/direct writes"
 cmp /tmp/r <(dd if="$MNT/direct" bs=64k iflag=direct status=none) || die "O_DIRECT read"
-xfs_io -f -c "pwrite -q -V 1 -D 0 4096" -c "pwrite -q -V 1 -S 0x44 -A 4096 4096" "$MNT/rwf" || die "RWF_DSYNC/RWF_SYNC"
-assert_eq "$(stat -c %s "$MNT/rwf")" 8192 "pwritev2 size"
+xfs_io -f -c "pwrite -q -V 1 -D 0 4096" -c "pwrite -q -V 1 -S 0x44 -N 0 4096" "$MNT/rwf" || die "RWF_DSYNC/RWF_NOWAIT"
+assert_eq "$(stat -c %s "$MNT/rwf")" 4096 "pwritev2 size"
+assert_eq "$(od -v -An -tx1 -N1 "$MNT/rwf" | tr -d ' ')" 44 "RWF_NOWAIT overwrite"
+# RWF_NOWAIT never waits for allocation: EAGAIN for a hole.
+expect_fail xfs_io -c "pwrite -q -V 1 -N 1m 4096" "$MNT/rwf"
+[[ $FAIL_OUT == *"temporarily unavailable"* ]] || die "RWF_NOWAIT into a hole: $FAIL_OUT"
 
 # splice and sendfile in and out of DAX files.
 xfs_io -f -c "sendfile -i /tmp/r 0 1048576" "$MNT/sf" >/dev/null
@@ -66,7 +70,7 @@ xfs_io -c "stat" "$MNT/fa" | grep -q 'fsxattr.xflags' || die "FS_IOC_FSGETXATTR"
 
 # MAP_SYNC is accepted (synchronous pmem) and works.
 xfs_io -c "mmap -S -w 0 4096" -c "mwrite -S 0x55 0 4096" "$MNT/fa" || die "MAP_SYNC mmap"
-assert_eq "$(od -An -tx1 -N1 "$MNT/fa" | tr -d ' ')" 55 "MAP_SYNC write"
+assert_eq "$(od -v -An -tx1 -N1 "$MNT/fa" | tr -d ' ')" 55 "MAP_SYNC write"
 
 # Everything survives a remount and checks clean.
 sum=$(md5sum "$MNT/sync" "$MNT/sparse" "$e" | awk '{print $1}')

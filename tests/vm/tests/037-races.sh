@@ -6,9 +6,9 @@ fresh_fs
 f=$MNT/race
 xfs_io -f -c "pwrite -q 0 8m" "$f"
 end=$((SECONDS + ${RACE_SECONDS:-20}))
-( while [ $SECONDS -lt $end ]; do daxfs-datatest touch "$f" --write >/dev/null 2>&1; done ) &
+( while [ $SECONDS -lt $end ]; do daxfs-datatest touch "$f" --write >/dev/null 2>&1 || true; done ) 2>/dev/null &
 r1=$!
-( while [ $SECONDS -lt $end ]; do daxfs-datatest touch "$f" >/dev/null 2>&1; done ) &
+( while [ $SECONDS -lt $end ]; do daxfs-datatest touch "$f" >/dev/null 2>&1 || true; done ) 2>/dev/null &
 r2=$!
 n=0
 while [ $SECONDS -lt $end ]; do

@@ -615,7 +615,10 @@ fn pin(file: &Path, seconds: u64) -> Res<String> {
     if n != BS as isize {
         return Err(sys_err("vmsplice"));
     }
+    // Only the pipe's page reference remains: no mapping, no open file
+    // (so unlinking the file evicts it while the page is still held).
     drop(m);
+    drop(f);
     println!("pinned");
     io::stdout().flush().ok();
     std::thread::sleep(Duration::from_secs(seconds));

@@ -4,6 +4,8 @@
 #               (CMD="..." runs a command there instead of a shell)
 #   make test   host tests + the in-VM suite + 20 power-cut cycles (what CI runs)
 #   make crashtest   the power-cut test alone, CYCLES=200 by default
+#   make xfstests    run YOUR xfstests build in the VM (XFSTESTS=/host/...,
+#               ARGS="generic/074" or ARGS="-g dax"; see tests/xfstests/)
 #
 # DEBUG=1 uses the KASAN + lockdep kernel variant.  KERNEL_SRC=/path builds
 # against your own Linux 7.3 tree.  Everything expensive is cached in
@@ -13,7 +15,7 @@ DEBUG ?= 0
 KVARIANT := $(if $(filter 1,$(DEBUG)),debug,release)
 export KVARIANT CMD KERNEL_SRC DAXFS_CACHE
 
-.PHONY: all toolchain kernel module tools rootfs run test crashtest clean distclean
+.PHONY: all toolchain kernel module tools rootfs run test crashtest xfstests clean distclean
 
 all: module tools
 
@@ -41,6 +43,11 @@ test: all rootfs
 # The power-cut test alone, long: CYCLES=200 SEED=1 by default.
 crashtest: all rootfs
 	@scripts/crashtest.sh $${CYCLES:-200} $${SEED:-1}
+
+# xfstests is not part of this project: point XFSTESTS at an installation
+# visible in the guest (the project directory is /host there).
+xfstests: all rootfs
+	@VM_TIMEOUT=$${VM_TIMEOUT:-36000} CMD="cd / && XFSTESTS=$${XFSTESTS:-/host/build/xfstests} CONFIG=$${CONFIG:-local.config} bash /host/tests/xfstests/run.sh $${ARGS:--g dax}" scripts/vm.sh run
 
 clean:
 	rm -rf build target dax_fs.ko *.o fs/*.o rust/*.o rust/bindings_generated.rs \

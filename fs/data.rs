@@ -196,6 +196,42 @@ fn remove_blocks(tx: &mut Tx<'_>, exts: &mut Exts, from: u64, to: u64) -> Result
     .map_err(|e| err.take().unwrap_or_else(|| edit_err(e)))
 }
 
+/// Written blocks past the block holding EOF are stale: a crash between a
+/// write's allocation and its size update, or a failed trim, leaves them.
+/// Before the size grows over them they are freed (unwritten
+/// preallocations stay), so they can never show through.  Unmapped at
+/// this point: nothing maps a file past EOF.
+fn remove_stale(tx: &mut Tx<'_>, exts: &mut Exts, old_size: u64) -> Result<bool> {
+    let eof = old_size.div_ceil(BS);
+    let mut any = false;
+    loop {
+        let stale = exts.0.iter().rev().take_while(|e| e.end() > eof).find(|e| !e.unwritten).copied();
+        let Some(e) = stale else { break };
+        remove_blocks(tx, exts, u64::from(e.lblk).max(eof), e.end())?;
+        any = true;
+    }
+    Ok(any)
+}
+
+/// Frees stale written blocks past `old_size` (see `remove_stale`).
+pub(crate) fn drop_stale(inode: &DInode, old_size: u64) -> Result {
+    let eof = old_size.div_ceil(BS);
+    {
+        let st = inode.data().state.lock();
+        if !st.extents.iter().rev().take_while(|e| e.end() > eof).any(|e| !e.unwritten) {
+            return Ok(());
+        }
+    }
+    let store = &inode.super_block().info().store;
+    let mut tx = store.begin();
+    let mut st = inode.data().state.lock();
+    let mut exts = Exts(copy_vec(&st.extents)?);
+    if !remove_stale(&mut tx, &mut exts, old_size)? {
+        return Ok(());
+    }
+    commit_map(inode, tx, &mut st, exts.0, None)
+}
+
 /// Persists a size grown by a write.
 pub(crate) fn write_size(inode: &DInode, size: u64) -> Result {
     let store = &inode.super_block().info().store;
@@ -219,6 +255,8 @@ pub(crate) fn set_size(inode: &DInode, size: u64) -> Result {
     let mut exts = Exts(copy_vec(&st.extents)?);
     if size < st.disk.size {
         remove_blocks(&mut tx, &mut exts, size.div_ceil(BS), MAX_FILE_BLOCKS)?;
+    } else {
+        remove_stale(&mut tx, &mut exts, st.disk.size)?;
     }
     commit_map(inode, tx, &mut st, exts.0, Some(size))
 }
@@ -279,6 +317,9 @@ pub(crate) fn fallocate(inode: &DInode, op: Falloc, off: u64, len: u64) -> Resul
             if end > max {
                 return Err(EFBIG);
             }
+            if !keep_size && end > size {
+                drop_stale(inode, size)?;
+            }
             allocate_unwritten(inode, off / BS, end.div_ceil(BS))?;
             if !keep_size {
                 extend_to(inode, end)?;
@@ -292,6 +333,9 @@ pub(crate) fn fallocate(inode: &DInode, op: Falloc, off: u64, len: u64) -> Resul
         Falloc::ZeroRange { keep_size } => {
             if end > max {
                 return Err(EFBIG);
+            }
+            if !keep_size && end > size {
+                drop_stale(inode, size)?;
             }
             // Edges: zero the bytes; whole blocks: drop and map unwritten.
             punch(inode, off, end)?;

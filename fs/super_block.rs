@@ -210,6 +210,10 @@ impl FileSystem for DaxFs {
         data::iomap_end(i, pos, len, written, map)
     }
 
+    fn prepare_extend(i: &DInode, old_size: u64) -> Result {
+        data::drop_stale(i, old_size)
+    }
+
     fn write_size(i: &DInode, size: u64) -> Result {
         data::write_size(i, size)
     }

@@ -266,6 +266,9 @@ unsafe fn do_write<T: FileSystem>(iocb: *mut b::kiocb, from: *mut b::iov_iter) -
         to_result(b::file_modified(file))?;
         let pos = b::daxfs_iocb_pos(iocb) as u64;
         let old = inode.size();
+        if T::HAS_PREPARE_EXTEND && pos + b::daxfs_iov_iter_count(from) as u64 > old {
+            T::prepare_extend(inode, old)?;
+        }
         if pos > old {
             // The tail of the old last block may hold bytes written through
             // mmap past EOF: they must read as zeroes once inside the file.

@@ -145,6 +145,12 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
+    /// A write is about to extend the file past `old_size` (`i_rwsem`
+    /// held): blocks past the old end must read as zeroes once inside it.
+    fn prepare_extend(_inode: &Inode<Self>, _old_size: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
     /// A write extended the file to `size` bytes: persist it (called with
     /// `i_rwsem` held, before `i_size` changes).
     fn write_size(_inode: &Inode<Self>, _size: u64) -> Result {

@@ -36,4 +36,8 @@ groupadd -f fsgqa 2>/dev/null
 export HOST_OPTIONS=$CONFIG RESULT_BASE=$RES
 cd "$XFSTESTS" || exit 2
 ./check "${EXCLUDE[@]}" "$@" 2>&1 | tee -a "$RES/check.log"
-exit "${PIPESTATUS[0]}"
+rc=${PIPESTATUS[0]}
+# Leave the VM as `make run` left it: the test device mounted on /mnt.
+umount /mnt/test /mnt/scratch 2>/dev/null
+mount -t "$FSTYP" -o dax /dev/pmem0 /mnt || rc=1
+exit "$rc"

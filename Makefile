@@ -4,6 +4,8 @@
 #               (CMD="..." runs a command there instead of a shell)
 #   make test   host tests + the in-VM suite + 20 power-cut cycles (what CI runs)
 #   make crashtest   the power-cut test alone, CYCLES=200 by default
+#   make bench  daxfs vs ext4-DAX, XFS-DAX and raw pmem in one VM run
+#               (results/bench.md, .csv, .json, bench-ratios.png; docs/bench.md)
 #   make xfstests    run YOUR xfstests build in the VM (XFSTESTS=/host/...,
 #               ARGS="generic/074" or ARGS="-g dax"; see tests/xfstests/)
 #
@@ -15,7 +17,7 @@ DEBUG ?= 0
 KVARIANT := $(if $(filter 1,$(DEBUG)),debug,release)
 export KVARIANT CMD KERNEL_SRC DAXFS_CACHE
 
-.PHONY: all toolchain kernel module tools rootfs run test crashtest xfstests clean distclean
+.PHONY: all toolchain kernel module tools rootfs run test crashtest xfstests bench clean distclean
 
 all: module tools
 
@@ -43,6 +45,9 @@ test: all rootfs
 # The power-cut test alone, long: CYCLES=200 SEED=1 by default.
 crashtest: all rootfs
 	@scripts/crashtest.sh $${CYCLES:-200} $${SEED:-1}
+
+bench: all rootfs
+	@scripts/bench.sh
 
 # xfstests is not part of this project: point XFSTESTS at an installation
 # visible in the guest (the project directory is /host there).

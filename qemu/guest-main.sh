@@ -68,6 +68,10 @@ test)
   bash "$H/tests/vm/run.sh"
   finish $?
   ;;
+bench)
+  bash "$H/tests/bench/run.sh"
+  finish $?
+  ;;
 crash-work)
   # Power-cut workload: runs until the host kills QEMU.
   C=$OUT/crash

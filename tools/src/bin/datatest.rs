@@ -104,6 +104,31 @@ enum Cmd {
     Append { file: PathBuf, id: u64, count: u64 },
     /// Check FILE holds exactly COUNT records, in order, of each of IDS writers.
     AppendCheck { file: PathBuf, ids: u64, count: u64 },
+    /// Metadata benchmark in DIR: prints "create-fsync-unlink <files/s>",
+    /// "mkdir-rmdir <dirs/s>" and "stat <stats/s>" lines.
+    MetaBench {
+        dir: PathBuf,
+        /// Files created (4 KiB write + fsync each) and unlinked.
+        #[arg(long, default_value_t = 10000)]
+        files: u64,
+        /// Directories in the mkdir/rmdir tree (fan-out 10).
+        #[arg(long, default_value_t = 1000)]
+        dirs: u64,
+        /// Files in one directory to stat.
+        #[arg(long, default_value_t = 100000)]
+        stats: u64,
+    },
+    /// Age DIR: ROUNDS times fill to FILL% of the filesystem with files of
+    /// random sizes, then delete a random half (seeded).
+    Age {
+        dir: PathBuf,
+        #[arg(long, default_value_t = 4)]
+        rounds: u64,
+        #[arg(long, default_value_t = 80)]
+        fill: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Check FILE has SIZE bytes of the `mapsync-write` pattern.
     MapsyncCheck {
         file: PathBuf,
@@ -802,6 +827,112 @@ fn append_check(file: &Path, ids: u64, count: u64) -> Res<String> {
     Ok(format!("append: {} records intact", ids * count))
 }
 
+fn per_sec(n: u64, t: Instant) -> f64 {
+    n as f64 / t.elapsed().as_secs_f64().max(1e-9)
+}
+
+fn meta_bench(dir: &Path, files: u64, dirs: u64, stats: u64) -> Res<String> {
+    let mut out = String::new();
+    // create + 4 KiB write + fsync, then unlink.
+    let block = vec![0x42u8; BS as usize];
+    let t = Instant::now();
+    for i in 0..files {
+        let p = dir.join(format!("c{i}"));
+        let mut f = File::create(&p).map_err(|e| format!("create: {e}"))?;
+        f.write_all(&block).map_err(|e| format!("write: {e}"))?;
+        f.sync_all().map_err(|e| format!("fsync: {e}"))?;
+    }
+    for i in 0..files {
+        std::fs::remove_file(dir.join(format!("c{i}"))).map_err(|e| format!("unlink: {e}"))?;
+    }
+    out += &format!("create-fsync-unlink {:.1}\n", per_sec(files, t));
+    // mkdir/rmdir tree, fan-out 10.
+    let t = Instant::now();
+    let mut made = Vec::new();
+    let root = dir.join("tree");
+    std::fs::create_dir(&root).map_err(|e| format!("mkdir: {e}"))?;
+    made.push(root.clone());
+    let mut i = 0;
+    while (made.len() as u64) < dirs {
+        let parent = made[i / 10].clone();
+        let d = parent.join(format!("d{i}"));
+        std::fs::create_dir(&d).map_err(|e| format!("mkdir: {e}"))?;
+        made.push(d);
+        i += 1;
+    }
+    for d in made.iter().rev() {
+        std::fs::remove_dir(d).map_err(|e| format!("rmdir: {e}"))?;
+    }
+    out += &format!("mkdir-rmdir {:.1}\n", per_sec(2 * made.len() as u64, t));
+    // stat of many files in one directory (creation not timed).
+    let sd = dir.join("many");
+    std::fs::create_dir(&sd).map_err(|e| format!("mkdir: {e}"))?;
+    for i in 0..stats {
+        File::create(sd.join(format!("f{i}"))).map_err(|e| format!("create: {e}"))?;
+    }
+    let t = Instant::now();
+    for i in 0..stats {
+        std::fs::metadata(sd.join(format!("f{i}"))).map_err(|e| format!("stat: {e}"))?;
+    }
+    out += &format!("stat {:.1}", per_sec(stats, t));
+    Ok(out)
+}
+
+fn statvfs(dir: &Path) -> Res<(u64, u64)> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(|_| "path".to_string())?;
+    // SAFETY: statvfs into a zeroed struct we own.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and buffer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(sys_err("statvfs"));
+    }
+    Ok((st.f_blocks as u64 * st.f_frsize as u64, st.f_bavail as u64 * st.f_frsize as u64))
+}
+
+fn age(dir: &Path, rounds: u64, fill: u64, seed: u64) -> Res<String> {
+    let mut rng = Rng::new(seed);
+    let mut live: Vec<PathBuf> = Vec::new();
+    let chunk = vec![0x33u8; 1 << 20];
+    let mut n = 0u64;
+    for _ in 0..rounds {
+        loop {
+            let (total, avail) = statvfs(dir)?;
+            if (total - avail) * 100 >= total * fill {
+                break;
+            }
+            // Sizes from 4 KiB to 8 MiB, skewed small.
+            let size = BS << rng.below(12);
+            let size = size + rng.below(size);
+            let p = dir.join(format!("a{n}"));
+            n += 1;
+            let mut f = File::create(&p).map_err(|e| format!("create: {e}"))?;
+            let mut left = size;
+            while left > 0 {
+                let k = left.min(chunk.len() as u64) as usize;
+                if let Err(e) = f.write_all(&chunk[..k]) {
+                    if e.raw_os_error() == Some(libc::ENOSPC) {
+                        break;
+                    }
+                    return Err(format!("write: {e}"));
+                }
+                left -= k as u64;
+            }
+            live.push(p);
+        }
+        let mut keep = Vec::new();
+        for p in live.drain(..) {
+            if rng.below(2) == 0 {
+                std::fs::remove_file(&p).map_err(|e| format!("unlink: {e}"))?;
+            } else {
+                keep.push(p);
+            }
+        }
+        live = keep;
+    }
+    let (total, avail) = statvfs(dir)?;
+    Ok(format!("aged: {rounds} rounds, {} files left, {}% used", live.len(), (total - avail) * 100 / total))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
@@ -813,6 +944,8 @@ fn main() -> ExitCode {
         Cmd::MapsyncWrite { file, size, seed } => mapsync_write(&file, size, seed),
         Cmd::MapsyncCheck { file, size, seed } => mapsync_check(&file, size, seed),
         Cmd::Fill { file, size, seed } => fill(&file, size, seed),
+        Cmd::MetaBench { dir, files, dirs, stats } => meta_bench(&dir, files, dirs, stats),
+        Cmd::Age { dir, rounds, fill, seed } => age(&dir, rounds, fill, seed),
         Cmd::Append { file, id, count } => append(&file, id, count),
         Cmd::AppendCheck { file, ids, count } => append_check(&file, ids, count),
     };

@@ -9,7 +9,7 @@ set -u
 LOG=$1 W=$2
 [ -f "$LOG" ] || { echo "crash-check: no workload log $LOG"; exit 1; }
 declare -A kind=() loose=() gcount=() ginode=()
-g=0 pending=""
+g=0 pending="" loose_prefix=()
 bad() { echo "crash-check: $*"; fail=1; }
 fail=0
 while read -r state opn a b; do
@@ -41,6 +41,14 @@ if [ -n "$pending" ]; then
   for p in $a ${b:-}; do
     loose[$p]=1
     [[ ${kind[$p]:-} == f:* ]] && loose[${kind[$p]}]=1
+    # A directory rename in flight moves everything below it, or not.
+    for q in "${!kind[@]}"; do
+      if [[ $q == "$p"/* ]]; then
+        loose[$q]=1
+        [[ ${kind[$q]} == f:* ]] && loose[${kind[$q]}]=1
+      fi
+    done
+    loose_prefix+=("$p/")
   done
   note_pending="in flight: $pending"
   echo "crash-check: $note_pending"
@@ -74,7 +82,9 @@ done
 # Nothing unexpected exists.
 if [ -d "$W" ]; then
   while read -r p; do
-    [ -n "${kind[$p]:-}" ] || [ -n "${loose[$p]:-}" ] || bad "unexpected $p"
+    under_loose=0
+    for lp in "${loose_prefix[@]}"; do [[ $p == "$lp"* ]] && under_loose=1; done
+    [ -n "${kind[$p]:-}" ] || [ -n "${loose[$p]:-}" ] || [ $under_loose = 1 ] || bad "unexpected $p"
   done < <(find "$W" -mindepth 1)
 elif [ -z "${loose[$W]:-}" ]; then
   bad "workload directory $W missing"

@@ -31,7 +31,7 @@ esac || exit 1
 RES=/host/build/xfstests-results/$(basename "$CONFIG" .config)
 mkdir -p "$RES"
 # xfstests expects some users and groups for permission tests.
-for u in fsgqa fsgqa2 123456-fsgqa; do id "$u" >/dev/null 2>&1 || useradd -M "$u" 2>/dev/null; done
+for u in fsgqa fsgqa2 123456-fsgqa; do id "$u" >/dev/null 2>&1 || useradd -m "$u" 2>/dev/null; done
 groupadd -f fsgqa 2>/dev/null
 export HOST_OPTIONS=$CONFIG RESULT_BASE=$RES
 cd "$XFSTESTS" || exit 2

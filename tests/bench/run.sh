@@ -147,7 +147,7 @@ for rep in $(seq "$REPS"); do
   fi
   # Aging: fill to 80%, delete half, 4 rounds; then a fallocated 1 GiB file.
   for phase in fresh aged; do
-    want "pmd-$phase" || continue
+    want "pmd-share-1g-$phase" || continue
     for fs in $FSES; do
       fresh $fs
       if [ $phase = aged ]; then

@@ -15,7 +15,7 @@
 
 use crate::extents::{self, EditError, ExtentList, Lookup};
 use crate::format::{self, Extent, MAX_FILE_BLOCKS};
-use crate::inode::{self, DInode, IState};
+use crate::inode::{self, copy_vec, DInode, IState};
 use crate::kfs::file::Falloc;
 use crate::kfs::iomap::{Kind, Mapping, Purpose, Request};
 use crate::meta::Tx;
@@ -52,27 +52,41 @@ fn edit_err(e: EditError) -> Error {
     }
 }
 
-fn copy_vec<T: Copy>(v: &[T]) -> Result<KVec<T>> {
-    let mut out = KVec::with_capacity(v.len(), GFP_KERNEL)?;
-    out.extend_from_slice(v, GFP_KERNEL)?;
-    Ok(out)
+/// What an edit of an extent map did.
+enum Edit {
+    /// Nothing: no transaction is committed.
+    Unchanged,
+    /// The extents changed.
+    Changed,
+    /// The extents and the size changed.
+    Resized(u64),
 }
 
-/// Logs `exts` (and `size`, if given) as inode `inode`'s new state in
-/// `tx`, commits, and installs the result in `st`.
-fn commit_map(inode: &DInode, mut tx: Tx<'_>, st: &mut IState, exts: KVec<Extent>, size: Option<u64>) -> Result {
+/// One change of `inode`'s extent map as one transaction: `edit` works on
+/// a copy of the extents (allocating or freeing in `tx`, seeing the
+/// current state), then the result is logged, committed and installed.
+/// Takes the metadata mutex, then the inode state (docs/locking.md).
+fn change_map(inode: &DInode, edit: impl FnOnce(&mut Tx<'_>, &mut Exts, &IState) -> Result<Edit>) -> Result {
+    let mut tx = inode.super_block().info().store.begin();
+    let mut st = inode.data().state.lock();
+    let mut exts = Exts(copy_vec(&st.extents)?);
+    let size = match edit(&mut tx, &mut exts, &st)? {
+        Edit::Unchanged => return Ok(()),
+        Edit::Changed => None,
+        Edit::Resized(s) => Some(s),
+    };
     let mut d = st.disk;
     inode::sync_from_vfs(inode, &mut d);
     if let Some(s) = size {
         d.size = s;
     }
     let mut chain = copy_vec(&st.chain)?;
-    inode::log_extents(&mut tx, inode.ino(), &mut d, &exts, &mut chain)?;
-    d.blocks = extents::mapped_blocks(&exts) + chain.len() as u64;
+    inode::log_extents(&mut tx, inode.ino(), &mut d, &exts.0, Some(&st.extents), &mut chain)?;
+    d.blocks = extents::mapped_blocks(&exts.0) + chain.len() as u64;
     inode::log_inode(&mut tx, inode.ino(), &d)?;
     tx.commit()?;
     st.disk = d;
-    st.extents = exts;
+    st.extents = exts.0;
     st.chain = chain;
     inode.set_blocks(d.blocks);
     Ok(())
@@ -87,6 +101,13 @@ fn mapping_of(e: &Extent, lblk: u64) -> Mapping {
         addr: (e.pblk + skip) * BS,
         new: false,
     }
+}
+
+/// Where to continue file block `lblk`'s previous run in device space,
+/// if the gap keeps the 2 MiB colour cheap to honour.
+fn goal(exts: &[Extent], prev: Option<usize>, lblk: u64) -> Option<u64> {
+    let p = exts.get(prev?)?;
+    (lblk - p.end() < PMD_BLOCKS).then(|| p.pblk + (lblk - u64::from(p.lblk)))
 }
 
 /// `iomap_begin`: what backs the file at `pos`, allocating (or converting
@@ -120,48 +141,38 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
     if info.read_only {
         return Err(EROFS);
     }
-    let store = &info.store;
-    let mut tx = store.begin();
-    let mut st = inode.data().state.lock();
-    // Look again: another writer or fault may have allocated meanwhile.
-    let (start, stop, convert, goal) = match extents::lookup(&st.extents, first) {
-        Lookup::Mapped { index } => {
-            let e = st.extents[index];
-            if !e.unwritten {
-                return Ok(mapping_of(&e, first));
+    let dev = &info.store.dev;
+    let mut out = None;
+    change_map(inode, |tx, exts, st| {
+        // Look again: another writer or fault may have allocated meanwhile.
+        let (pblk, count) = match extents::lookup(&st.extents, first) {
+            Lookup::Mapped { index } => {
+                let e = st.extents[index];
+                if !e.unwritten {
+                    out = Some(mapping_of(&e, first));
+                    return Ok(Edit::Unchanged);
+                }
+                let stop = end.min(e.end()).max(first + 1);
+                let p = e.pblk + (first - u64::from(e.lblk));
+                dev.zero(p * BS, (stop - first) * BS)?;
+                extents::set_written(exts, first, stop).map_err(edit_err)?;
+                (p, stop - first)
             }
-            (first, end.min(e.end()).max(first + 1), Some(e), None)
-        }
-        Lookup::Hole { next, prev } => {
-            let goal = prev.map(|i| st.extents[i]).and_then(|p| {
-                // Continue the previous run if the gap keeps the colour.
-                let g = p.pblk + (first - u64::from(p.lblk));
-                (first - p.end() < PMD_BLOCKS).then_some(g)
-            });
-            (first, end.min(next).max(first + 1), None, goal)
-        }
-    };
-    let mut exts = Exts(copy_vec(&st.extents)?);
-    let (pblk, count) = match convert {
-        Some(e) => {
-            let p = e.pblk + (start - u64::from(e.lblk));
-            let n = stop - start;
-            store.dev.zero(p * BS, n * BS)?;
-            extents::set_written(&mut exts, start, stop).map_err(edit_err)?;
-            (p, n)
-        }
-        None => {
-            let (p, n) = tx.alloc_data(goal, stop - start, start % PMD_BLOCKS)?;
-            store.dev.zero(p * BS, n * BS)?;
-            let e = Extent { lblk: start as u32, len: n as u32, pblk: p, unwritten: false };
-            extents::insert(&mut exts, e).map_err(edit_err)?;
-            (p, n)
-        }
-    };
-    // The zeroes are durable before the commit makes the blocks reachable
-    // (the commit starts with a fence).
-    commit_map(inode, tx, &mut st, exts.0, None)?;
-    Ok(Mapping { kind: Kind::Mapped, offset: start * BS, length: count * BS, addr: pblk * BS, new: true })
+            Lookup::Hole { next, prev } => {
+                let want = end.min(next).max(first + 1) - first;
+                let (p, n) = tx.alloc_data(goal(&st.extents, prev, first), want, first % PMD_BLOCKS)?;
+                dev.zero(p * BS, n * BS)?;
+                let e = Extent { lblk: first as u32, len: n as u32, pblk: p, unwritten: false };
+                extents::insert(exts, e).map_err(edit_err)?;
+                (p, n)
+            }
+        };
+        // The zeroes are durable before the commit makes the blocks
+        // reachable (the commit starts with a fence).
+        out = Some(Mapping { kind: Kind::Mapped, offset: first * BS, length: count * BS, addr: pblk * BS, new: true });
+        Ok(Edit::Changed)
+    })?;
+    out.ok_or(EIO)
 }
 
 /// `iomap_end` of writes: a short write leaves fresh blocks past EOF that
@@ -177,12 +188,10 @@ pub(crate) fn iomap_end(inode: &DInode, pos: u64, _len: u64, written: u64, map: 
     if from >= to {
         return Ok(());
     }
-    let store = &inode.super_block().info().store;
-    let mut tx = store.begin();
-    let mut st = inode.data().state.lock();
-    let mut exts = Exts(copy_vec(&st.extents)?);
-    remove_blocks(&mut tx, &mut exts, from, to)?;
-    commit_map(inode, tx, &mut st, exts.0, None)
+    change_map(inode, |tx, exts, _| {
+        remove_blocks(tx, exts, from, to)?;
+        Ok(Edit::Changed)
+    })
 }
 
 /// Unmaps file blocks `from..to` in `exts`, freeing them in `tx`.
@@ -196,40 +205,32 @@ fn remove_blocks(tx: &mut Tx<'_>, exts: &mut Exts, from: u64, to: u64) -> Result
     .map_err(|e| err.take().unwrap_or_else(|| edit_err(e)))
 }
 
+/// The first written extent ending past file block `eof`, from the end.
+fn stale_extent(exts: &[Extent], eof: u64) -> Option<Extent> {
+    exts.iter().rev().take_while(|e| e.end() > eof).find(|e| !e.unwritten).copied()
+}
+
 /// Written blocks past the block holding EOF are stale: a crash between a
 /// write's allocation and its size update, or a failed trim, leaves them.
 /// Before the size grows over them they are freed (unwritten
 /// preallocations stay), so they can never show through.  Unmapped at
 /// this point: nothing maps a file past EOF.
-fn remove_stale(tx: &mut Tx<'_>, exts: &mut Exts, old_size: u64) -> Result<bool> {
+fn remove_stale(tx: &mut Tx<'_>, exts: &mut Exts, old_size: u64) -> Result<Edit> {
     let eof = old_size.div_ceil(BS);
-    let mut any = false;
-    loop {
-        let stale = exts.0.iter().rev().take_while(|e| e.end() > eof).find(|e| !e.unwritten).copied();
-        let Some(e) = stale else { break };
+    let mut edit = Edit::Unchanged;
+    while let Some(e) = stale_extent(&exts.0, eof) {
         remove_blocks(tx, exts, u64::from(e.lblk).max(eof), e.end())?;
-        any = true;
+        edit = Edit::Changed;
     }
-    Ok(any)
+    Ok(edit)
 }
 
 /// Frees stale written blocks past `old_size` (see `remove_stale`).
 pub(crate) fn drop_stale(inode: &DInode, old_size: u64) -> Result {
-    let eof = old_size.div_ceil(BS);
-    {
-        let st = inode.data().state.lock();
-        if !st.extents.iter().rev().take_while(|e| e.end() > eof).any(|e| !e.unwritten) {
-            return Ok(());
-        }
-    }
-    let store = &inode.super_block().info().store;
-    let mut tx = store.begin();
-    let mut st = inode.data().state.lock();
-    let mut exts = Exts(copy_vec(&st.extents)?);
-    if !remove_stale(&mut tx, &mut exts, old_size)? {
+    if stale_extent(&inode.data().state.lock().extents, old_size.div_ceil(BS)).is_none() {
         return Ok(());
     }
-    commit_map(inode, tx, &mut st, exts.0, None)
+    change_map(inode, |tx, exts, _| remove_stale(tx, exts, old_size))
 }
 
 /// Persists a size grown by a write.
@@ -247,49 +248,41 @@ pub(crate) fn write_size(inode: &DInode, size: u64) -> Result {
 }
 
 /// Truncate (i_size is already `size`, nothing maps past it): frees every
-/// block past the new end, including preallocated ones.
+/// block past the new end, including preallocated ones; growing frees
+/// stale written blocks past the old end.
 pub(crate) fn set_size(inode: &DInode, size: u64) -> Result {
-    let store = &inode.super_block().info().store;
-    let mut tx = store.begin();
-    let mut st = inode.data().state.lock();
-    let mut exts = Exts(copy_vec(&st.extents)?);
-    if size < st.disk.size {
-        remove_blocks(&mut tx, &mut exts, size.div_ceil(BS), MAX_FILE_BLOCKS)?;
-    } else {
-        remove_stale(&mut tx, &mut exts, st.disk.size)?;
-    }
-    commit_map(inode, tx, &mut st, exts.0, Some(size))
+    change_map(inode, |tx, exts, st| {
+        if size < st.disk.size {
+            remove_blocks(tx, exts, size.div_ceil(BS), MAX_FILE_BLOCKS)?;
+        } else {
+            remove_stale(tx, exts, st.disk.size)?;
+        }
+        Ok(Edit::Resized(size))
+    })
 }
 
 /// Maps every hole of file blocks `from..to` with fresh unwritten blocks,
 /// one transaction per allocated run.  Stops at the first error (ENOSPC),
 /// keeping what was allocated, as ext4 and XFS do.
 fn allocate_unwritten(inode: &DInode, from: u64, to: u64) -> Result {
-    let store = &inode.super_block().info().store;
     let mut b = from;
     while b < to {
-        let mut tx = store.begin();
-        let mut st = inode.data().state.lock();
-        let (hole_end, goal) = match extents::lookup(&st.extents, b) {
+        let mut next = b;
+        change_map(inode, |tx, exts, st| match extents::lookup(&st.extents, b) {
             Lookup::Mapped { index } => {
-                b = st.extents[index].end();
-                continue;
+                next = st.extents[index].end();
+                Ok(Edit::Unchanged)
             }
-            Lookup::Hole { next, prev } => {
-                let goal = prev.map(|i| st.extents[i]).and_then(|p| {
-                    let g = p.pblk + (b - u64::from(p.lblk));
-                    (b - p.end() < PMD_BLOCKS).then_some(g)
-                });
-                (next.min(to), goal)
+            Lookup::Hole { next: hole_end, prev } => {
+                let want = (hole_end.min(to) - b).min(u64::from(format::EXTENT_MAX_LEN));
+                let (p, n) = tx.alloc_data(goal(&st.extents, prev, b), want, b % PMD_BLOCKS)?;
+                extents::insert(exts, Extent { lblk: b as u32, len: n as u32, pblk: p, unwritten: true })
+                    .map_err(edit_err)?;
+                next = b + n;
+                Ok(Edit::Changed)
             }
-        };
-        let want = (hole_end - b).min(u64::from(format::EXTENT_MAX_LEN));
-        let (p, n) = tx.alloc_data(goal, want, b % PMD_BLOCKS)?;
-        let mut exts = Exts(copy_vec(&st.extents)?);
-        extents::insert(&mut exts, Extent { lblk: b as u32, len: n as u32, pblk: p, unwritten: true })
-            .map_err(edit_err)?;
-        commit_map(inode, tx, &mut st, exts.0, None)?;
-        b += n;
+        })?;
+        b = next;
     }
     Ok(())
 }
@@ -304,7 +297,7 @@ fn extend_to(inode: &DInode, end: u64) -> Result {
 }
 
 /// `fallocate(2)` (see `kfs::file::Falloc`); the locks are held and, for
-/// layout changes, layouts are broken.
+/// layout changes, layouts are broken and the range is unmapped.
 pub(crate) fn fallocate(inode: &DInode, op: Falloc, off: u64, len: u64) -> Result {
     if inode.super_block().info().read_only {
         return Err(EROFS);
@@ -313,83 +306,56 @@ pub(crate) fn fallocate(inode: &DInode, op: Falloc, off: u64, len: u64) -> Resul
     let max = MAX_FILE_BLOCKS * BS;
     let size = inode.size();
     match op {
-        Falloc::Allocate { keep_size } => {
+        Falloc::Allocate { keep_size } | Falloc::ZeroRange { keep_size } => {
             if end > max {
                 return Err(EFBIG);
             }
             if !keep_size && end > size {
                 drop_stale(inode, size)?;
             }
-            allocate_unwritten(inode, off / BS, end.div_ceil(BS))?;
-            if !keep_size {
-                extend_to(inode, end)?;
-            }
-            Ok(())
-        }
-        Falloc::PunchHole => {
-            let end = end.min(max);
-            punch(inode, off, end)
-        }
-        Falloc::ZeroRange { keep_size } => {
-            if end > max {
-                return Err(EFBIG);
-            }
-            if !keep_size && end > size {
-                drop_stale(inode, size)?;
-            }
-            // Edges: zero the bytes; whole blocks: drop and map unwritten.
-            punch(inode, off, end)?;
-            let (a, z) = (off.div_ceil(BS), end / BS);
-            if a < z {
-                allocate_unwritten(inode, a, z)?;
+            if matches!(op, Falloc::Allocate { .. }) {
+                allocate_unwritten(inode, off / BS, end.div_ceil(BS))?;
+            } else {
+                // Edges: zero the bytes; whole blocks: drop and map unwritten.
+                punch(inode, off, end)?;
+                let (a, z) = (off.div_ceil(BS), end / BS);
+                if a < z {
+                    allocate_unwritten(inode, a, z)?;
+                }
             }
             if !keep_size {
                 extend_to(inode, end)?;
             }
             Ok(())
         }
-        Falloc::CollapseRange => {
-            if off % BS != 0 || len % BS != 0 || len == 0 {
+        Falloc::PunchHole => punch(inode, off, end.min(max)),
+        Falloc::CollapseRange | Falloc::InsertRange => {
+            if off % BS != 0 || len % BS != 0 || len == 0 || off >= size {
                 return Err(EINVAL);
             }
-            if end >= size {
-                return Err(EINVAL);
-            }
-            inode.unmap_range(off, u64::MAX);
-            let store = &inode.super_block().info().store;
-            let mut tx = store.begin();
-            let mut st = inode.data().state.lock();
-            let mut exts = Exts(copy_vec(&st.extents)?);
-            remove_blocks(&mut tx, &mut exts, off / BS, end / BS)?;
-            extents::shift(&mut exts, end / BS, -((len / BS) as i64)).map_err(edit_err)?;
-            commit_map(inode, tx, &mut st, exts.0, Some(size - len))?;
-            drop(st);
-            inode.set_size(size - len);
-            Ok(())
-        }
-        Falloc::InsertRange => {
-            if off % BS != 0 || len % BS != 0 || len == 0 {
-                return Err(EINVAL);
-            }
-            if off >= size {
-                return Err(EINVAL);
-            }
-            if size.checked_add(len).is_none_or(|s| s > max) {
-                return Err(EFBIG);
-            }
-            inode.unmap_range(off, u64::MAX);
-            let store = &inode.super_block().info().store;
-            let tx = store.begin();
-            let mut st = inode.data().state.lock();
-            let mut exts = Exts(copy_vec(&st.extents)?);
-            extents::split_at(&mut exts, off / BS).map_err(edit_err)?;
-            extents::shift(&mut exts, off / BS, (len / BS) as i64).map_err(|e| match e {
-                EditError::Invalid => EFBIG,
-                e => edit_err(e),
+            let new_size = if op == Falloc::CollapseRange {
+                if end >= size {
+                    return Err(EINVAL);
+                }
+                size - len
+            } else {
+                size.checked_add(len).filter(|s| *s <= max).ok_or(EFBIG)?
+            };
+            let (from, blocks) = (off / BS, len / BS);
+            change_map(inode, |tx, exts, _| {
+                if op == Falloc::CollapseRange {
+                    remove_blocks(tx, exts, from, from + blocks)?;
+                    extents::shift(exts, from + blocks, -(blocks as i64)).map_err(edit_err)?;
+                } else {
+                    extents::split_at(exts, from).map_err(edit_err)?;
+                    extents::shift(exts, from, blocks as i64).map_err(|e| match e {
+                        EditError::Invalid => EFBIG,
+                        e => edit_err(e),
+                    })?;
+                }
+                Ok(Edit::Resized(new_size))
             })?;
-            commit_map(inode, tx, &mut st, exts.0, Some(size + len))?;
-            drop(st);
-            inode.set_size(size + len);
+            inode.set_size(new_size);
             Ok(())
         }
     }
@@ -410,11 +376,8 @@ fn punch(inode: &DInode, off: u64, end: u64) -> Result {
     if a == z {
         return Ok(());
     }
-    inode.unmap_range(a * BS, z * BS - 1);
-    let store = &inode.super_block().info().store;
-    let mut tx = store.begin();
-    let mut st = inode.data().state.lock();
-    let mut exts = Exts(copy_vec(&st.extents)?);
-    remove_blocks(&mut tx, &mut exts, a, z)?;
-    commit_map(inode, tx, &mut st, exts.0, None)
+    change_map(inode, |tx, exts, _| {
+        remove_blocks(tx, exts, a, z)?;
+        Ok(Edit::Changed)
+    })
 }

@@ -172,13 +172,13 @@ impl DirIndex {
             }
         }
         // No room: a new block at the end of the directory.
-        let (pblk, _) = tx.alloc_blocks(1, false)?;
+        let (pblk, _) = tx.alloc_blocks(1)?;
         format::init_dir_block(&mut block).map_err(|_| EINVAL)?;
         format::encode_dir_record(&mut block, ino, BS as usize, dtype, name).map_err(|_| EINVAL)?;
         tx.write(pblk * BS, &block)?;
         inode::push_block(&mut dst.extents, nblocks, pblk)?;
         let ino_dir = dir.ino();
-        inode::log_extents(tx, ino_dir, &mut dst.disk, &dst.extents, &mut dst.chain)?;
+        inode::log_extents(tx, ino_dir, &mut dst.disk, &dst.extents, None, &mut dst.chain)?;
         dst.disk.size += BS;
         dst.disk.blocks += 1;
         Ok(Change::Add(reservation, key(format::name_hash(name), slot(nblocks, 0))))

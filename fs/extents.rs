@@ -4,7 +4,7 @@
 //! the userspace tools' tests (`tools/src/lib.rs` includes this file), so the
 //! splitting and merging rules are unit-tested on the host.
 //!
-//! Same rules as `format.rs`: no dependencies, no `unsafe`, no panics; the
+//! Same rules as `format.rs`: no dependencies, no `unsafe_code`, no panics; the
 //! only allocation is behind [`ExtentList::insert_at`], which may fail.
 //!
 //! Invariants every function keeps (and `fsck.daxfs` checks): extents are

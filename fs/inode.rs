@@ -248,11 +248,15 @@ pub(crate) fn write_inode(inode: &DInode) -> Result {
 /// Rewrites the extent list of inode `ino` from `extents`: the first
 /// `INLINE_EXTENTS` inline in `d`, the rest in the overflow chain `chain`
 /// (grown or shrunk as needed; freed chain blocks are freed in `tx`).
+/// With `old`, the list `chain` holds on pmem now, only the chain blocks
+/// whose contents change are logged (an edit near the end of a long list
+/// logs one block, not the whole chain); without it, all of them.
 pub(crate) fn log_extents(
     tx: &mut Tx<'_>,
     ino: u64,
     d: &mut format::Inode,
     extents: &[Extent],
+    old: Option<&[Extent]>,
     chain: &mut KVec<u64>,
 ) -> Result {
     d.inline = [0; format::INLINE_SIZE];
@@ -262,8 +266,21 @@ pub(crate) fn log_extents(
     d.nextents = extents.len() as u32;
     let rest = extents.get(format::INLINE_EXTENTS..).unwrap_or(&[]);
     let need = rest.len().div_ceil(format::EXTENTS_PER_BLOCK);
+    let had = chain.len();
+    // The first chain block that can differ: the one holding the first
+    // changed extent or, when the chain grows or shrinks, the last block
+    // kept (its `next` link changes).
+    let first = old.map_or(0, |o| {
+        let diff = o.iter().zip(extents).position(|(a, b)| a != b).unwrap_or(o.len().min(extents.len()));
+        let group = diff.saturating_sub(format::INLINE_EXTENTS) / format::EXTENTS_PER_BLOCK;
+        if need == had {
+            group
+        } else {
+            group.min(need.min(had).saturating_sub(1))
+        }
+    });
     while chain.len() < need {
-        let (b, _) = tx.alloc_blocks(1, false)?;
+        let (b, _) = tx.alloc_blocks(1)?;
         chain.push(b, GFP_KERNEL)?;
         d.blocks += 1;
     }
@@ -274,7 +291,7 @@ pub(crate) fn log_extents(
         }
     }
     let mut block = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
-    for (i, group) in rest.chunks(format::EXTENTS_PER_BLOCK).enumerate() {
+    for (i, group) in rest.chunks(format::EXTENTS_PER_BLOCK).enumerate().skip(first) {
         block.fill(0);
         for (j, e) in group.iter().enumerate() {
             let at = format::extent_slot(j).ok_or(EINVAL)?;
@@ -286,16 +303,17 @@ pub(crate) fn log_extents(
             owner: ino,
         };
         h.encode(&mut block).map_err(|_| EINVAL)?;
-        // Only blocks whose contents change go to the journal: an edit at
-        // the end of a long chain logs one block, not the whole chain.
-        let mut cur = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
-        tx.read(chain[i] * BS, &mut cur)?;
-        if cur != block {
-            tx.write(chain[i] * BS, &block)?;
-        }
+        tx.write(chain[i] * BS, &block)?;
     }
     d.extent_block = chain.first().copied().unwrap_or(0);
     Ok(())
+}
+
+/// A fallible copy of `v` (for working copies of extent lists and chains).
+pub(crate) fn copy_vec<T: Copy>(v: &[T]) -> Result<KVec<T>> {
+    let mut out = KVec::with_capacity(v.len(), GFP_KERNEL)?;
+    out.extend_from_slice(v, GFP_KERNEL)?;
+    Ok(out)
 }
 
 /// The device block holding file block `lblk`, if mapped.

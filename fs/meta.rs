@@ -62,6 +62,15 @@ fn set_bit(bits: &mut [u64], n: u64, on: bool) {
     }
 }
 
+/// Free blocks from `b` on, at most `want`, below block `end`.
+fn run_len(bits: &[u64], b: u64, want: u64, end: u64) -> u64 {
+    let mut len = 0;
+    while len < want && b + len < end && !test_bit(bits, b + len) {
+        len += 1;
+    }
+    len
+}
+
 fn load_bitmap(dev: &DaxDevice, start: u64, bits: u64) -> Result<(KVVec<u64>, u64)> {
     let words = bits.div_ceil(64) as usize;
     let mut bytes = KVVec::from_elem(0u8, words * 8, GFP_KERNEL)?;
@@ -285,52 +294,30 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Allocates one run of up to `want` free blocks (at least one);
-    /// returns `(first block, count)`.  With `align`, prefers runs starting
-    /// on a 2 MiB boundary.
-    pub(crate) fn alloc_blocks(&mut self, want: u64, align: bool) -> Result<(u64, u64)> {
+    /// Allocates one run of up to `want` free blocks (at least one), first
+    /// fit from the allocation hint; returns `(first block, count)`.
+    pub(crate) fn alloc_blocks(&mut self, want: u64) -> Result<(u64, u64)> {
         let geo = self.store.geo;
-        let m = &mut *self.meta;
+        let m = &*self.meta;
         if m.free_blocks == 0 || want == 0 {
             return Err(ENOSPC);
         }
-        let step = if align { format::DATA_ALIGN_BLOCKS } else { 1 };
         let mut found = None;
-        for pass in 0..2 {
-            let (from, to) = if pass == 0 { (m.block_hint, geo.blocks) } else { (geo.data_start, m.block_hint) };
-            let mut b = from.next_multiple_of(step);
+        'outer: for (from, to) in [(m.block_hint, geo.blocks), (geo.data_start, m.block_hint)] {
+            let mut b = from;
             while b < to {
                 if test_bit(&m.bbits, b) {
                     // Skip whole used words quickly.
                     let w = m.bbits.get((b / 64) as usize).copied().unwrap_or(!0);
                     b = if w == !0 { (b / 64 + 1) * 64 } else { b + 1 };
-                    b = b.next_multiple_of(step);
                     continue;
                 }
-                let mut len = 1;
-                while len < want && b + len < geo.blocks && !test_bit(&m.bbits, b + len) {
-                    len += 1;
-                }
-                found = Some((b, len));
-                break;
-            }
-            if found.is_some() {
-                break;
+                found = Some((b, run_len(&m.bbits, b, want, geo.blocks)));
+                break 'outer;
             }
         }
-        let (b, len) = match found {
-            Some(r) => r,
-            // Nothing aligned left: any free block will do.
-            None if align => return self.alloc_blocks(want, false),
-            None => return Err(ENOSPC),
-        };
-        self.allocs.push(Range::Blocks(b, len), GFP_KERNEL)?;
-        for i in b..b + len {
-            set_bit(&mut m.bbits, i, true);
-        }
-        m.free_blocks -= len;
-        m.block_hint = b + len;
-        Ok((b, len))
+        let (b, len) = found.ok_or(ENOSPC)?;
+        self.claim(b, len)
     }
 
     /// Allocates one run of up to `want` blocks for file data: at `goal`
@@ -340,50 +327,41 @@ impl Tx<'_> {
     /// blocks align and 2 MiB ranges can be mapped with PMD faults; else any.
     pub(crate) fn alloc_data(&mut self, goal: Option<u64>, want: u64, colour: u64) -> Result<(u64, u64)> {
         let geo = self.store.geo;
-        let m = &mut *self.meta;
+        let m = &*self.meta;
         if m.free_blocks == 0 || want == 0 {
             return Err(ENOSPC);
         }
-        let align = format::DATA_ALIGN_BLOCKS;
-        let run_at = |m: &Meta, b: u64| {
-            let mut len = 0;
-            while len < want && b + len < geo.blocks && !test_bit(&m.bbits, b + len) {
-                len += 1;
-            }
-            len
-        };
-        let mut found = None;
         if let Some(g) = goal.filter(|g| geo.is_data(*g, 1)) {
-            let len = run_at(m, g);
+            let len = run_len(&m.bbits, g, want, geo.blocks);
             if len > 0 {
-                found = Some((g, len));
+                return self.claim(g, len);
             }
         }
-        if found.is_none() {
-            let colour = colour % align;
-            // Two passes: from the hint, then from the start of the data area.
-            'outer: for (from, to) in [(m.block_hint, geo.blocks), (geo.data_start, m.block_hint)] {
-                let mut b = from - from % align + colour;
-                if b < from {
-                    b += align;
+        let align = format::DATA_ALIGN_BLOCKS;
+        let colour = colour % align;
+        // Two passes: from the hint, then from the start of the data area.
+        for (from, to) in [(m.block_hint, geo.blocks), (geo.data_start, m.block_hint)] {
+            let mut b = from - from % align + colour;
+            if b < from {
+                b += align;
+            }
+            while b < to {
+                let len = run_len(&m.bbits, b, want, geo.blocks);
+                // A short run at the right colour is only worth taking
+                // when the request itself is short.
+                if len == want || (len > 0 && len >= want.min(align)) {
+                    return self.claim(b, len);
                 }
-                while b < to {
-                    let len = run_at(m, b);
-                    // A short run at the right colour is only worth taking
-                    // when the request itself is short.
-                    if len == want || (len > 0 && len >= want.min(align)) {
-                        found = Some((b, len));
-                        break 'outer;
-                    }
-                    b += align;
-                }
+                b += align;
             }
         }
-        let (b, len) = match found {
-            Some(r) => r,
-            None => return self.alloc_blocks(want, false),
-        };
+        self.alloc_blocks(want)
+    }
+
+    /// Takes the free blocks `b..b+len` for this transaction.
+    fn claim(&mut self, b: u64, len: u64) -> Result<(u64, u64)> {
         self.allocs.push(Range::Blocks(b, len), GFP_KERNEL)?;
+        let m = &mut *self.meta;
         for i in b..b + len {
             set_bit(&mut m.bbits, i, true);
         }

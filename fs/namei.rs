@@ -35,11 +35,7 @@ fn with_index<R>(dir: &DInode, f: impl FnOnce(&mut DirIndex) -> R) -> R {
 /// A copy of an inode's state to modify inside a transaction.
 fn snapshot(i: &DInode) -> Result<IState> {
     let st = i.data().state.lock();
-    let mut extents = KVec::with_capacity(st.extents.len(), GFP_KERNEL)?;
-    extents.extend_from_slice(&st.extents, GFP_KERNEL)?;
-    let mut chain = KVec::with_capacity(st.chain.len(), GFP_KERNEL)?;
-    chain.extend_from_slice(&st.chain, GFP_KERNEL)?;
-    Ok(IState { disk: st.disk, extents, chain })
+    Ok(IState { disk: st.disk, extents: inode::copy_vec(&st.extents)?, chain: inode::copy_vec(&st.chain)? })
 }
 
 /// Installs a committed state.
@@ -127,13 +123,13 @@ pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> R
             if t.len() <= format::FAST_SYMLINK_MAX {
                 d.inline[..t.len()].copy_from_slice(t);
             } else {
-                let (pblk, _) = tx.alloc_blocks(1, false)?;
+                let (pblk, _) = tx.alloc_blocks(1)?;
                 let mut block = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
                 block[..t.len()].copy_from_slice(t);
                 tx.write(pblk * BS, &block)?;
                 inode::push_block(&mut extents, 0, pblk)?;
                 d.blocks = 1;
-                inode::log_extents(&mut tx, ino, &mut d, &extents, &mut chain)?;
+                inode::log_extents(&mut tx, ino, &mut d, &extents, None, &mut chain)?;
             }
             link.extend_from_slice(t, GFP_KERNEL)?;
             link.push(0, GFP_KERNEL)?;

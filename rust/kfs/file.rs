@@ -185,14 +185,6 @@ impl<T: FileSystem> Inode<T> {
             b::dax_zero_range(self.as_raw(), pos as i64, len as i64, ptr::null_mut(), &Ops::<T>::ZERO)
         })
     }
-
-    /// Unmaps and forgets the DAX entries of bytes `[start, end]` (inclusive):
-    /// after this no page table maps the blocks there.  The caller holds the
-    /// invalidate lock exclusive and has broken layouts.
-    pub(crate) fn unmap_range(&self, start: u64, end_inclusive: u64) {
-        // SAFETY: live inode.
-        unsafe { b::truncate_pagecache_range(self.as_raw(), start as i64, end_inclusive.min(LLONG_MAX as u64) as i64) };
-    }
 }
 
 /// Waits until no DAX page of `[start, end)` is pinned and removes their
@@ -201,6 +193,16 @@ fn break_layouts(inode: *mut b::inode, start: u64, end: u64) -> Result {
     let end = end.min(LLONG_MAX as u64) as i64;
     // SAFETY: callers pass a live inode with the invalidate lock held.
     to_result(unsafe { b::daxfs_break_layouts(inode, start as i64, end) })
+}
+
+/// Unmaps bytes `[start, end)` from every page table and drops their DAX
+/// entries, after `break_layouts`, so the filesystem may free or move the
+/// blocks there.  Faults cannot map them again while the invalidate lock
+/// is held exclusive.
+fn unmap_range(inode: *mut b::inode, start: u64, end: u64) {
+    let last = end.saturating_sub(1).min(LLONG_MAX as u64) as i64;
+    // SAFETY: callers pass a live inode with the invalidate lock held.
+    unsafe { b::truncate_pagecache_range(inode, start as i64, last) };
 }
 
 /// # Safety
@@ -426,6 +428,7 @@ unsafe extern "C" fn fallocate_cb<T: FileSystem>(file: *mut b::file, mode: c_int
                     _ => off.saturating_add(len),
                 };
                 break_layouts(raw, off, end)?;
+                unmap_range(raw, off, end);
                 T::fallocate(inode, op, off, len)
             } else {
                 T::fallocate(inode, op, off, len)

@@ -158,7 +158,8 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     }
 
     /// `fallocate(2)`; called with `i_rwsem` held and, for operations that
-    /// free or move blocks, the invalidate lock held and layouts broken.
+    /// free or move blocks, the invalidate lock held, layouts broken and the
+    /// affected range (to EOF for collapse and insert) unmapped.
     fn fallocate(_inode: &Inode<Self>, _op: Falloc, _offset: u64, _len: u64) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }

@@ -3,7 +3,7 @@
 # XFS -o dax and the raw device, interleaved, BENCH_REPS times), then
 # scripts/bench-report.sh turns build/bench/raw.csv into results/.
 # Knobs (environment): BENCH_REPS (3), BENCH_RUNTIME (5 s per fio point),
-# BENCH_FILES (2000), BENCH_STATS (100000), BENCH_ONLY (regex of workloads).
+# BENCH_FILES (10000), BENCH_STATS (100000), BENCH_ONLY (regex of workloads).
 source "$(dirname "$0")/common.sh"
 mkdir -p "$PROJ/build/bench"
 rm -f "$PROJ/build/bench/raw.csv"

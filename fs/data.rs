@@ -160,7 +160,7 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
             }
             Lookup::Hole { next, prev } => {
                 let want = end.min(next).max(first + 1) - first;
-                let (p, n) = tx.alloc_data(goal(&st.extents, prev, first), want, first % PMD_BLOCKS)?;
+                let (p, n) = tx.alloc_data(goal(&st.extents, prev, first), first, want)?;
                 dev.zero(p * BS, n * BS)?;
                 let e = Extent { lblk: first as u32, len: n as u32, pblk: p, unwritten: false };
                 extents::insert(exts, e).map_err(edit_err)?;
@@ -275,7 +275,7 @@ fn allocate_unwritten(inode: &DInode, from: u64, to: u64) -> Result {
             }
             Lookup::Hole { next: hole_end, prev } => {
                 let want = (hole_end.min(to) - b).min(u64::from(format::EXTENT_MAX_LEN));
-                let (p, n) = tx.alloc_data(goal(&st.extents, prev, b), want, b % PMD_BLOCKS)?;
+                let (p, n) = tx.alloc_data(goal(&st.extents, prev, b), b, want)?;
                 extents::insert(exts, Extent { lblk: b as u32, len: n as u32, pblk: p, unwritten: true })
                     .map_err(edit_err)?;
                 next = b + n;

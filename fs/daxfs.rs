@@ -13,6 +13,8 @@ mod kfs;
 mod format;
 #[allow(dead_code, unreachable_pub)]
 mod extents;
+#[allow(dead_code, unreachable_pub)]
+mod alloc;
 mod data;
 mod dir;
 mod inode;

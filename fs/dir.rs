@@ -172,7 +172,7 @@ impl DirIndex {
             }
         }
         // No room: a new block at the end of the directory.
-        let (pblk, _) = tx.alloc_blocks(1)?;
+        let pblk = tx.alloc_block()?;
         format::init_dir_block(&mut block).map_err(|_| EINVAL)?;
         format::encode_dir_record(&mut block, ino, BS as usize, dtype, name).map_err(|_| EINVAL)?;
         tx.write(pblk * BS, &block)?;

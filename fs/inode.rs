@@ -280,7 +280,7 @@ pub(crate) fn log_extents(
         }
     });
     while chain.len() < need {
-        let (b, _) = tx.alloc_blocks(1)?;
+        let b = tx.alloc_block()?;
         chain.push(b, GFP_KERNEL)?;
         d.blocks += 1;
     }

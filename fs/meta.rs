@@ -9,6 +9,7 @@
 //! releases what it allocated in DRAM; nothing reached pmem.
 #![forbid(unsafe_code)]
 
+use crate::alloc::{self, Bitmap, Hints};
 use crate::format::{self, Geometry, StateBlock};
 use crate::kfs::dax::DaxDevice;
 use kernel::{
@@ -29,7 +30,10 @@ pub(crate) struct Meta {
     ibits: KVVec<u64>,
     free_blocks: u64,
     free_inodes: u64,
-    block_hint: u64,
+    /// Block placement state (fs/alloc.rs): search hints and, one bit per
+    /// 2 MiB region, the regions opened for small allocations.
+    hints: Hints,
+    small_regions: KVVec<u64>,
     /// First inode of the orphan list (0 = empty), as committed.
     pub(crate) orphan_head: u64,
     /// Whether the state block says "clean" on pmem.
@@ -60,15 +64,6 @@ fn set_bit(bits: &mut [u64], n: u64, on: bool) {
             *w &= !(1 << (n % 64));
         }
     }
-}
-
-/// Free blocks from `b` on, at most `want`, below block `end`.
-fn run_len(bits: &[u64], b: u64, want: u64, end: u64) -> u64 {
-    let mut len = 0;
-    while len < want && b + len < end && !test_bit(bits, b + len) {
-        len += 1;
-    }
-    len
 }
 
 fn load_bitmap(dev: &DaxDevice, start: u64, bits: u64) -> Result<(KVVec<u64>, u64)> {
@@ -142,7 +137,8 @@ impl Store {
             ibits,
             free_blocks,
             free_inodes,
-            block_hint: geo.data_start,
+            hints: Hints::default(),
+            small_regions: KVVec::from_elem(0u64, geo.blocks.div_ceil(alloc::REGION * 64) as usize, GFP_KERNEL)?,
             orphan_head: st.orphan_head,
             clean: st.clean,
             commits: 0,
@@ -294,68 +290,33 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Allocates one run of up to `want` free blocks (at least one), first
-    /// fit from the allocation hint; returns `(first block, count)`.
-    pub(crate) fn alloc_blocks(&mut self, want: u64) -> Result<(u64, u64)> {
-        let geo = self.store.geo;
-        let m = &*self.meta;
-        if m.free_blocks == 0 || want == 0 {
-            return Err(ENOSPC);
-        }
-        let mut found = None;
-        'outer: for (from, to) in [(m.block_hint, geo.blocks), (geo.data_start, m.block_hint)] {
-            let mut b = from;
-            while b < to {
-                if test_bit(&m.bbits, b) {
-                    // Skip whole used words quickly.
-                    let w = m.bbits.get((b / 64) as usize).copied().unwrap_or(!0);
-                    b = if w == !0 { (b / 64 + 1) * 64 } else { b + 1 };
-                    continue;
-                }
-                found = Some((b, run_len(&m.bbits, b, want, geo.blocks)));
-                break 'outer;
-            }
-        }
-        let (b, len) = found.ok_or(ENOSPC)?;
-        self.claim(b, len)
+    /// Allocates one metadata block (directory, extent chain): packed with
+    /// other small allocations (fs/alloc.rs).
+    pub(crate) fn alloc_block(&mut self) -> Result<u64> {
+        Ok(self.place(None, None, 1)?.0)
     }
 
-    /// Allocates one run of up to `want` blocks for file data: at `goal`
-    /// when that block is free (extending the file's previous run), else a
-    /// run whose first block has the 2 MiB colour `colour` (device block
-    /// modulo 512 equal to the file block's), so file offsets and device
-    /// blocks align and 2 MiB ranges can be mapped with PMD faults; else any.
-    pub(crate) fn alloc_data(&mut self, goal: Option<u64>, want: u64, colour: u64) -> Result<(u64, u64)> {
+    /// Allocates one run of up to `want` blocks for file block `lblk`,
+    /// continuing at `goal` (the device block after the file's previous
+    /// run) when that keeps the 2 MiB colour; fs/alloc.rs has the policy
+    /// that keeps whole 2 MiB regions for PMD mappings.
+    pub(crate) fn alloc_data(&mut self, goal: Option<u64>, lblk: u64, want: u64) -> Result<(u64, u64)> {
+        self.place(goal, Some(lblk), want)
+    }
+
+    fn place(&mut self, goal: Option<u64>, lblk: Option<u64>, want: u64) -> Result<(u64, u64)> {
         let geo = self.store.geo;
-        let m = &*self.meta;
+        let m = &mut *self.meta;
         if m.free_blocks == 0 || want == 0 {
             return Err(ENOSPC);
         }
-        if let Some(g) = goal.filter(|g| geo.is_data(*g, 1)) {
-            let len = run_len(&m.bbits, g, want, geo.blocks);
-            if len > 0 {
-                return self.claim(g, len);
-            }
+        let bm = Bitmap { bits: &m.bbits, start: geo.data_start, end: geo.blocks };
+        let (b, len) = alloc::place(&bm, &mut m.hints, &mut m.small_regions, goal, lblk, want).ok_or(ENOSPC)?;
+        if len == 0 || !geo.is_data(b, len) {
+            pr_err!("bug: block placement chose {}+{}\n", b, len);
+            return Err(EIO);
         }
-        let align = format::DATA_ALIGN_BLOCKS;
-        let colour = colour % align;
-        // Two passes: from the hint, then from the start of the data area.
-        for (from, to) in [(m.block_hint, geo.blocks), (geo.data_start, m.block_hint)] {
-            let mut b = from - from % align + colour;
-            if b < from {
-                b += align;
-            }
-            while b < to {
-                let len = run_len(&m.bbits, b, want, geo.blocks);
-                // A short run at the right colour is only worth taking
-                // when the request itself is short.
-                if len == want || (len > 0 && len >= want.min(align)) {
-                    return self.claim(b, len);
-                }
-                b += align;
-            }
-        }
-        self.alloc_blocks(want)
+        self.claim(b, len)
     }
 
     /// Takes the free blocks `b..b+len` for this transaction.
@@ -366,7 +327,6 @@ impl Tx<'_> {
             set_bit(&mut m.bbits, i, true);
         }
         m.free_blocks -= len;
-        m.block_hint = b + len;
         Ok((b, len))
     }
 

@@ -123,7 +123,7 @@ pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> R
             if t.len() <= format::FAST_SYMLINK_MAX {
                 d.inline[..t.len()].copy_from_slice(t);
             } else {
-                let (pblk, _) = tx.alloc_blocks(1)?;
+                let pblk = tx.alloc_block()?;
                 let mut block = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
                 block[..t.len()].copy_from_slice(t);
                 tx.write(pblk * BS, &block)?;

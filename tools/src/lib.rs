@@ -16,6 +16,10 @@ pub use format::*;
 #[path = "../../fs/extents.rs"]
 pub mod extents;
 
+/// Block placement (`fs/alloc.rs`, shared with the module).
+#[path = "../../fs/alloc.rs"]
+pub mod alloc;
+
 pub mod uuid;
 
 #[cfg(feature = "std")]
@@ -31,3 +35,5 @@ pub mod image;
 mod format_tests;
 #[cfg(test)]
 mod extents_tests;
+#[cfg(test)]
+mod alloc_tests;

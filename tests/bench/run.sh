@@ -130,7 +130,7 @@ for rep in $(seq "$REPS"); do
       fresh $fs
       while read -r what v; do
         record "meta-$what" $fs $rep "$v" ops/s higher
-      done < <(daxfs-datatest meta-bench $MNT --files "$FILES" --dirs 1000 --stats "$STATS" | tail -3)
+      done < <(daxfs-datatest meta-bench $MNT --files "$FILES" --dirs 1000 --stats "$STATS" | tail -4)
     done
   fi
   # 7. generic/074-like stress (the project's own), wall time.

@@ -1,7 +1,7 @@
 # PMD (2 MiB) faults: 1 GiB files created by write(2), by fallocate and by
 # extending with ftruncate and writing through mmap are mapped with PMDs:
 # at least 99% of their 2 MiB ranges fault as PMD (fs_dax:dax_pmd_fault_done
-# NOPAGE, not FALLBACK).  Counts are printed.
+# NOPAGE, not FALLBACK), also after many small files.  Counts are printed.
 fresh_fs
 TR=/sys/kernel/tracing
 mountpoint -q $TR || mount -t tracefs nodev $TR
@@ -30,5 +30,14 @@ xfs_io -f -c "falloc 0 1g" "$MNT/f"
 pmd_check fallocate "$MNT/f"
 truncate -s 1G "$MNT/m"
 pmd_check mmap-extension "$MNT/m"
+# Small files (here 1500 of 4-60 KiB, a third deleted) share regions
+# opened for them, so a 1 GiB file made after them still gets whole
+# 2 MiB regions (fs/alloc.rs).
+mkdir "$MNT/small"
+for i in $(seq 1500); do head -c $(( (i % 15 + 1) * 4096 )) /dev/zero >"$MNT/small/$i"; done
+rm -f "$MNT"/small/*[147]
+xfs_io -f -c "falloc 0 1g" "$MNT/f"
+pmd_check after-small-files "$MNT/f"
+rm -rf "$MNT/small"
 echo 0 >$TR/events/fs_dax/enable
 umount "$MNT"; fsck_clean

@@ -9,6 +9,7 @@ set -u
 H=/host
 OUT=$H/build/vm
 MODE=${DAXFS_MODE:-run}
+: >"$OUT/booted"   # scripts/vm.sh: the boot worked
 export PATH="$H/build/bin:$PATH"
 hostname daxfs-vm
 # No udev in the guest: the /dev/fd links bash process substitution needs.

@@ -37,19 +37,39 @@ if [ "$MODE" = run ] && [ -z "${CMD:-}" ] && [ -t 0 ]; then
   log "booting the VM (quit QEMU with Ctrl-A x; 'exit' in the shell unmounts and powers off)"
   qemu-system-x86_64 "${args[@]}" -nographic
 else
-  # A guest that dies before dax_fs is even loaded (e.g. the int3 oops that
-  # kernel code patching rarely triggers under multi-threaded TCG) is an
-  # emulator boot failure, not a test result: boot again, at most twice.
-  # Any crash with dax_fs loaded fails as usual.
+  # A guest that dies or hangs before it even reaches guest-main.sh (the
+  # int3 oops that kernel code patching rarely triggers under
+  # multi-threaded TCG, which can hang the guest instead of panicking; an
+  # RCU stall while booting) is an emulator boot failure, not a test
+  # result: guest-main.sh touches build/vm/booted first thing, and a boot
+  # that has not by BOOT_TIMEOUT seconds, or that oopses before it, is
+  # killed and booted again, at most twice.  Any crash after that fails as
+  # usual.  (crash-work is killed by crashtest.sh, which retries itself.)
+  console="$VM/console-$MODE.log"
   for attempt in 1 2 3; do
     log "booting the VM ($MODE)"
-    rm -f "$VM/exit-code"
+    rm -f "$VM/exit-code" "$VM/booted"
+    : >"$console"
     timeout "${VM_TIMEOUT:-3000}" qemu-system-x86_64 "${args[@]}" -display none -serial stdio -monitor none \
-      </dev/null | tee "$VM/console-$MODE.log"
+      </dev/null >"$console" 2>&1 &
+    qpid=$!
+    tail -n +1 -f --pid=$qpid "$console" &
+    tpid=$!
+    start=$SECONDS stalled=""
+    while kill -0 $qpid 2>/dev/null; do
+      if [ "$MODE" != crash-work ] && [ ! -f "$VM/booted" ] &&
+        { grep -qE 'Oops|Kernel panic|BUG:|detected stalls' "$console" || ((SECONDS - start > ${BOOT_TIMEOUT:-600})); }; then
+        stalled=1
+        pkill -P $qpid 2>/dev/null; kill $qpid 2>/dev/null
+        break
+      fi
+      sleep 2
+    done
+    wait $qpid 2>/dev/null
+    wait $tpid 2>/dev/null
     [ -f "$VM/exit-code" ] && break
-    if grep -qE 'Oops|Kernel panic|BUG:' "$VM/console-$MODE.log" &&
-      ! grep -qE 'Modules linked in:.*dax_fs|dax_fs' "$VM/console-$MODE.log"; then
-      log "the guest crashed while booting, before dax_fs was loaded: retrying (attempt $attempt)"
+    if [ -n "$stalled" ]; then
+      log "the guest crashed or hung while booting, before the tests started: booting again (attempt $attempt)"
       continue
     fi
     break

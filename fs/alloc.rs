@@ -43,7 +43,8 @@ pub struct Hints {
 pub struct Bitmap<'a> {
     /// One bit per device block.
     pub bits: &'a [u64],
-    /// First data block (a multiple of [`REGION`]).
+    /// First data block (a multiple of [`REGION`]; below `end`, as every
+    /// `Geometry` guarantees, so the `clamp`s below cannot panic).
     pub start: u64,
     /// Number of device blocks.
     pub end: u64,

@@ -46,6 +46,10 @@ pub(crate) struct Request {
     /// The caller cannot sleep for allocation (`IOMAP_NOWAIT`): return
     /// `EAGAIN` instead of allocating.
     pub(crate) nowait: bool,
+    /// A page fault (`IOMAP_FAULT`): the blocks are mapped into user space
+    /// as soon as this returns, so fresh ones must be zeroed now.  Otherwise
+    /// a `write(2)` with `i_rwsem` held copies its data in next.
+    pub(crate) fault: bool,
 }
 
 /// What covers a file range.
@@ -128,6 +132,7 @@ unsafe extern "C" fn begin_cb<T: FileSystem, const P: u8>(
     let req = Request {
         purpose: purpose(P),
         nowait: flags & b::IOMAP_NOWAIT != 0,
+        fault: flags & b::IOMAP_FAULT != 0,
     };
     if pos < 0 || length <= 0 {
         return EINVAL.to_errno();

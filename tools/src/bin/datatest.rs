@@ -728,7 +728,63 @@ fn stale(dir: &Path) -> Res<String> {
     z.write_all_at(&vec![0x11; span as usize], 0).map_err(|e| format!("pwrite: {e}"))?;
     fallocate(&z, libc::FALLOC_FL_ZERO_RANGE, 100, span - 200).map_err(|e| format!("zero errno {e}"))?;
     no_pattern("zero range", &read_at(&z, 0, span as usize)?, Some(0x11))?;
+    // Appends of whole blocks past EOF skip zeroing (the copy overwrites
+    // them): they must read back exactly.
+    let ap = open("append")?;
+    let blk = vec![0x11u8; 64 << 10];
+    for off in (0..span).step_by(blk.len()) {
+        ap.write_all_at(&blk, off).map_err(|e| format!("append: {e}"))?;
+    }
+    if read_at(&ap, 0, span as usize)?.iter().any(|b| *b != 0x11) {
+        return Err("append: data read back differs".into());
+    }
+    short_write(&open("short")?)?;
     Ok(format!("stale: filled {} MiB, checked {} MiB per path: no stale data", total >> 20, span >> 20))
+}
+
+/// A write(2) whose source buffer faults after 2 KiB copies part of a
+/// fresh block past EOF (a block the write meant to overwrite whole, so it
+/// was not zeroed): the rest of that block must read and map as zeroes,
+/// now and after the file is extended over it.
+fn short_write(f: &File) -> Res {
+    let pg = BS as usize;
+    // SAFETY: anonymous private mapping of two pages, checked below.
+    let base = unsafe {
+        libc::mmap(std::ptr::null_mut(), 2 * pg, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+    };
+    if base == libc::MAP_FAILED {
+        return Err(sys_err("mmap"));
+    }
+    let base = base.cast::<u8>();
+    // SAFETY: our mapping: fill the first page, make the second
+    // inaccessible, write from its middle.
+    let n = unsafe {
+        std::ptr::write_bytes(base, 0x11, pg);
+        if libc::mprotect(base.add(pg).cast(), pg, libc::PROT_NONE) != 0 {
+            return Err(sys_err("mprotect"));
+        }
+        libc::pwrite(f.as_raw_fd(), base.add(pg / 2).cast(), 3 * pg, 0)
+    };
+    // SAFETY: our mapping, unmapped once.
+    unsafe { libc::munmap(base.cast(), 2 * pg) };
+    if n <= 0 || n as usize >= 3 * pg {
+        return Err(format!("short write: pwrite returned {n}, expected a short count"));
+    }
+    let n = n as usize;
+    if size_of(f)? != n as u64 {
+        return Err(format!("short write: size {} after writing {n} bytes", size_of(f)?));
+    }
+    {
+        let mut m = Map::new(f, BS, 0)?;
+        let page = m.bytes();
+        no_pattern("short write, mmap past EOF", &page[n.min(pg)..], None)?;
+        if page[..n.min(pg)].iter().any(|b| *b != 0x11) {
+            return Err("short write: written bytes differ".into());
+        }
+    }
+    f.set_len(3 * BS).map_err(|e| format!("truncate up: {e}"))?;
+    no_pattern("short write, extended", &read_at(f, 0, 3 * pg)?[n..], None)?;
+    Ok(())
 }
 
 fn mapsync_pattern(seed: u64, size: u64) -> Vec<u8> {

@@ -5,7 +5,10 @@
 load_module
 # Small inode table so the interesting metadata is in the first 2 MiB:
 # blocks 0-1 superblocks, 2 state, 3-258 journal, 259 inode bitmap,
-# 260-275 block bitmap, 276-339 inode table, 512.. data (directory blocks).
+# 260-275 block bitmap, 276-339 inode table, 512.. data.  Directory and
+# symlink blocks are small allocations, which fs/alloc.rs packs into the
+# highest free 2 MiB region: $DIRBLK, the root directory's first block
+# (from its inode's first extent), finds them.
 mkfs.daxfs -q -N 1024 "$DEV"
 mount_dax
 mkdir -p "$MNT"/a/b/c "$MNT"/d
@@ -14,10 +17,15 @@ ln -s /etc/passwd "$MNT/a/sl"; ln -s "$(printf 'y%.0s' $(seq 200))" "$MNT/a/long
 ln "$MNT/a/file1" "$MNT/d/hard"; mknod "$MNT/fifo" p
 umount "$MNT"
 fsck_clean
+BS=4096
+DIRBLK=$(od -An -t u8 -j $((276 * BS + 112 + 8)) -N 8 "$DEV" | tr -d ' ')
+[ "$DIRBLK" -ge 512 ] || die "root directory block $DIRBLK"
 dd if="$DEV" of=/tmp/pristine bs=1M count=4 status=none
+dd if="$DEV" of=/tmp/pristine-dirs bs=2M skip=$((DIRBLK / 512)) count=1 status=none
 
 restore() {
   dd if=/tmp/pristine of="$DEV" bs=1M conv=notrunc,fsync status=none
+  dd if=/tmp/pristine-dirs of="$DEV" bs=2M seek=$((DIRBLK / 512)) conv=notrunc,fsync status=none
   blockdev --flushbufs "$DEV"
 }
 flip() { # flip OFFSET: overwrite one byte with a random value
@@ -46,14 +54,13 @@ try_fs() { # mount and exercise; any error is fine, a hang or oops is not
 
 mounted=0 refused=0
 RANDOM=20261122
-BS=4096
 for it in $(seq 40); do
   restore
   case $((it % 5)) in
   0) base=$((2 * BS)); span=68 ;;            # state block
   1) base=$((259 * BS)); span=$((17 * BS)) ;; # bitmaps
   2) base=$((276 * BS)); span=$((64 * 256)) ;; # used inodes
-  3) base=$((512 * BS)); span=$((8 * BS)) ;;  # directory blocks
+  3) base=$((DIRBLK * BS)); span=$((8 * BS)) ;; # directory blocks
   4) base=0; span=512 ;;                      # primary superblock
   esac
   for _ in $(seq $((1 + RANDOM % 6))); do flip $((base + (RANDOM * 32768 + RANDOM) % span)); done
@@ -63,14 +70,14 @@ done
 # Targeted: a directory entry pointing back at the root (a cycle), an
 # extent far outside the device, a zero rec_len.
 restore
-off=$(( 512 * BS ))
+off=$(( DIRBLK * BS ))
 printf '\x01\x00\x00\x00\x00\x00\x00\x00' | dd of="$DEV" bs=1 seek="$off" conv=notrunc status=none
 try_fs "directory cycle"
 restore
 printf '\xff\xff\xff\xff\xff\xff\x00\x00' | dd of="$DEV" bs=1 seek=$((276 * BS + 112 + 8)) conv=notrunc status=none
 try_fs "extent out of range"
 restore
-printf '\x00\x00' | dd of="$DEV" bs=1 seek=$((512 * BS + 8)) conv=notrunc status=none
+printf '\x00\x00' | dd of="$DEV" bs=1 seek=$((DIRBLK * BS + 8)) conv=notrunc status=none
 try_fs "zero rec_len"
 note "mounted $mounted, refused $refused"
 restore

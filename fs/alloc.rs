@@ -9,11 +9,11 @@
 //! owned 2 MiB *region* of the device.  So the policy keeps whole regions
 //! for data that can use them and packs everything else together:
 //!
-//! * **large** requests (at least a region's worth, or at a file offset of
+//! * **large** requests (at least half a region, or at a file offset of
 //!   2 MiB or more) take fully free regions, with the device block's
 //!   position in its region equal to the file block's ("colour"), searched
 //!   upwards from the bottom of the device;
-//! * **small** requests (the first 2 MiB of a file, shorter than a region;
+//! * **small** requests (the first 2 MiB of a file, under 1 MiB at a time;
 //!   directory and extent-chain blocks) first-fit into regions that are
 //!   already partly used, and open a new region from the top of the device
 //!   when none has room, so small files never break up free regions;

@@ -53,7 +53,7 @@ pub struct Bitmap<'a> {
 impl Bitmap<'_> {
     /// Whether block `n` is in use.
     pub fn used(&self, n: u64) -> bool {
-        n < self.start || n >= self.end || self.bits.get((n / 64) as usize).is_none_or(|w| w & (1 << (n % 64)) != 0)
+        n < self.start || n >= self.end || (n / 64) as usize >= self.bits.len() || test_bit(self.bits, n)
     }
 
     /// Free blocks from `b` on, at most `want`.
@@ -171,7 +171,7 @@ fn place_large(bm: &Bitmap<'_>, hints: &mut Hints, small: &mut [u64], colour: u6
             if bm.region_free(r) {
                 let b = r * REGION + colour;
                 hints.large = r;
-                set_tag(small, r, false);
+                set_bit(small, r, false);
                 return Some((b, bm.whole_regions(b, want)));
             }
         }
@@ -189,7 +189,7 @@ fn place_small(bm: &Bitmap<'_>, hints: &mut Hints, small: &mut [u64], want: u64)
         let mut b = a;
         while b < z {
             let r = b / REGION;
-            if !tag(small, r) || bm.region_free(r) || bm.region_full(r) {
+            if !test_bit(small, r) || bm.region_free(r) || bm.region_full(r) {
                 b = (r + 1) * REGION;
                 continue;
             }
@@ -212,23 +212,25 @@ fn place_small(bm: &Bitmap<'_>, hints: &mut Hints, small: &mut [u64], want: u64)
         if bm.region_free(r) {
             let b = r * REGION;
             hints.small = b + want;
-            set_tag(small, r, true);
+            set_bit(small, r, true);
             return Some((b, want));
         }
     }
     None
 }
 
-fn tag(small: &[u64], r: u64) -> bool {
-    small.get((r / 64) as usize).is_some_and(|w| w & (1 << (r % 64)) != 0)
+/// Bit `n` of a bitmap (false past its end).
+pub fn test_bit(bits: &[u64], n: u64) -> bool {
+    bits.get((n / 64) as usize).is_some_and(|w| w & (1 << (n % 64)) != 0)
 }
 
-fn set_tag(small: &mut [u64], r: u64, on: bool) {
-    if let Some(w) = small.get_mut((r / 64) as usize) {
+/// Sets or clears bit `n` of a bitmap (nothing past its end).
+pub fn set_bit(bits: &mut [u64], n: u64, on: bool) {
+    if let Some(w) = bits.get_mut((n / 64) as usize) {
         if on {
-            *w |= 1 << (r % 64);
+            *w |= 1 << (n % 64);
         } else {
-            *w &= !(1 << (r % 64));
+            *w &= !(1 << (n % 64));
         }
     }
 }

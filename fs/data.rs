@@ -158,10 +158,9 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
         pos.div_ceil(BS).max(inode.size().div_ceil(BS))..pos.saturating_add(len) / BS
     };
     let zero = |p: u64, lblk: u64, n: u64| -> Result {
-        let (a, z) = (skip.start.clamp(lblk, lblk + n), skip.end.clamp(lblk, lblk + n));
-        if a >= z {
-            return dev.zero(p * BS, n * BS);
-        }
+        // Zero around the skipped part (which may be empty).
+        let a = skip.start.clamp(lblk, lblk + n);
+        let z = skip.end.clamp(a, lblk + n);
         if a > lblk {
             dev.zero(p * BS, (a - lblk) * BS)?;
         }

@@ -9,7 +9,7 @@
 //! releases what it allocated in DRAM; nothing reached pmem.
 #![forbid(unsafe_code)]
 
-use crate::alloc::{self, Bitmap, Hints};
+use crate::alloc::{self, set_bit, test_bit, Bitmap, Hints};
 use crate::format::{self, Geometry, StateBlock};
 use crate::kfs::dax::DaxDevice;
 use kernel::{
@@ -50,20 +50,6 @@ pub(crate) struct Store {
     pub(crate) dev: DaxDevice,
     pub(crate) geo: Geometry,
     meta: Pin<KBox<Mutex<Meta>>>,
-}
-
-fn test_bit(bits: &[u64], n: u64) -> bool {
-    bits.get((n / 64) as usize).is_some_and(|w| w & (1 << (n % 64)) != 0)
-}
-
-fn set_bit(bits: &mut [u64], n: u64, on: bool) {
-    if let Some(w) = bits.get_mut((n / 64) as usize) {
-        if on {
-            *w |= 1 << (n % 64);
-        } else {
-            *w &= !(1 << (n % 64));
-        }
-    }
 }
 
 fn load_bitmap(dev: &DaxDevice, start: u64, bits: u64) -> Result<(KVVec<u64>, u64)> {

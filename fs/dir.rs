@@ -8,6 +8,7 @@
 //! across concurrent changes.
 #![forbid(unsafe_code)]
 
+use crate::kfs::mem;
 use crate::format::{self, DirPos};
 use crate::inode::{self, DInode, IState};
 use crate::meta::Tx;
@@ -77,7 +78,7 @@ impl DirIndex {
         let dev = &dir.super_block().info().store.dev;
         let mut names = RBTree::new();
         let mut count = 0;
-        let mut block = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
+        let mut block = mem::zeroed_kvec(BS as usize)?;
         let nblocks = dir.size() / BS;
         for lblk in 0..nblocks {
             let pblk = {
@@ -144,7 +145,7 @@ impl DirIndex {
         self.build(dir)?;
         let need = format::dir_rec_len(name.len());
         let reservation = RBTreeNodeReservation::new(GFP_KERNEL)?;
-        let mut block = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
+        let mut block = mem::zeroed_kvec(BS as usize)?;
         let nblocks = dst.disk.size / BS;
         // First fit, newest blocks first (where free space usually is).
         for lblk in (0..nblocks).rev() {
@@ -187,7 +188,7 @@ impl DirIndex {
     /// Logs the removal of the record at `s` (found by `lookup`).
     pub(crate) fn remove(&mut self, tx: &mut Tx<'_>, dir: &DInode, dst: &IState, s: u64, name: &[u8]) -> Result<Change> {
         let pblk = inode::map_block(&dst.extents, s / BS).ok_or_else(|| corrupt(dir, "entry past the end"))?;
-        let mut block = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
+        let mut block = mem::zeroed_kvec(BS as usize)?;
         tx.read(pblk * BS, &mut block)?;
         let off = (s % BS) as usize;
         let mut prev = None;
@@ -211,7 +212,7 @@ impl DirIndex {
                 // First record of the block: make it unused.
                 // Only the header is written (encode_dir_record checks
                 // rec_len against its buffer, hence the full-length one).
-                let mut hdr = KVec::from_elem(0u8, rec_len, GFP_KERNEL)?;
+                let mut hdr = mem::zeroed_kvec(rec_len)?;
                 format::encode_dir_record(&mut hdr, 0, rec_len, format::DT_UNKNOWN, &[]).map_err(|_| EINVAL)?;
                 tx.write(pblk * BS + off as u64, &hdr[..format::DIR_REC_HEADER])?;
             }
@@ -260,7 +261,7 @@ pub(crate) fn readdir(dir: &DInode, emit: &mut crate::kfs::inode::DirEmitter) ->
         emit.set_pos(2);
     }
     let dev = &dir.super_block().info().store.dev;
-    let mut block = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
+    let mut block = mem::zeroed_kvec(BS as usize)?;
     loop {
         let Some(DirPos::Record { lblk, offset }) = DirPos::decode(emit.pos() as u64) else {
             return Ok(());

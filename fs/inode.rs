@@ -3,6 +3,7 @@
 //! them back inside transactions, and their extent lists.
 #![forbid(unsafe_code)]
 
+use crate::kfs::mem;
 use crate::dir::DirIndex;
 use crate::format::{self, Extent};
 use crate::kfs::{
@@ -104,7 +105,7 @@ fn read_extents(sb: &SuperBlock<DaxFs>, ino: u64, d: &format::Inode) -> Result<(
         extents.push(e, GFP_KERNEL)?;
     }
     let mut next = d.extent_block;
-    let mut block = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
+    let mut block = mem::zeroed_kvec(BS as usize)?;
     while next != 0 && extents.len() < total {
         if !geo.is_data(next, 1) || chain.len() > total {
             return Err(corrupt(sb, ino, "extent chain out of range or cyclic"));
@@ -160,7 +161,7 @@ pub(crate) fn iget(sb: &SuperBlock<DaxFs>, ino: u64) -> Result<ARef<DInode>> {
             link.extend_from_slice(t, GFP_KERNEL)?;
         } else {
             let e = extents.first().ok_or_else(|| corrupt(sb, ino, "long symlink without a block"))?;
-            link.resize(d.size as usize, 0, GFP_KERNEL)?;
+            link = mem::zeroed_kvec(d.size as usize)?;
             info.store.dev.read(e.pblk * BS, &mut link)?;
         }
         if link.contains(&0) {
@@ -290,7 +291,7 @@ pub(crate) fn log_extents(
             d.blocks -= 1;
         }
     }
-    let mut block = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
+    let mut block = mem::zeroed_kvec(BS as usize)?;
     for (i, group) in rest.chunks(format::EXTENTS_PER_BLOCK).enumerate().skip(first) {
         block.fill(0);
         for (j, e) in group.iter().enumerate() {

@@ -9,6 +9,7 @@
 //! VFS, so nobody else uses their index between our short holds of it.
 #![forbid(unsafe_code)]
 
+use crate::kfs::mem;
 use crate::dir::{Change, DirIndex, Found};
 use crate::format::{self, Extent};
 use crate::inode::{self, disk_time, log_inode, log_inode_linked, DInode, IState};
@@ -124,7 +125,7 @@ pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> R
                 d.inline[..t.len()].copy_from_slice(t);
             } else {
                 let pblk = tx.alloc_block()?;
-                let mut block = KVec::from_elem(0u8, BS as usize, GFP_KERNEL)?;
+                let mut block = mem::zeroed_kvec(BS as usize)?;
                 block[..t.len()].copy_from_slice(t);
                 tx.write(pblk * BS, &block)?;
                 inode::push_block(&mut extents, 0, pblk)?;

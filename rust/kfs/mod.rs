@@ -15,6 +15,7 @@ pub(crate) mod file;
 pub(crate) mod fs;
 pub(crate) mod inode;
 pub(crate) mod iomap;
+pub(crate) mod mem;
 pub(crate) mod namei;
 pub(crate) mod param;
 pub(crate) mod seq;

@@ -9,6 +9,7 @@
 //! releases what it allocated in DRAM; nothing reached pmem.
 #![forbid(unsafe_code)]
 
+use crate::kfs::mem;
 use crate::alloc::{self, set_bit, test_bit, Bitmap, Hints};
 use crate::format::{self, Geometry, StateBlock};
 use crate::kfs::dax::DaxDevice;
@@ -28,6 +29,9 @@ pub(crate) struct Meta {
     bbits: KVVec<u64>,
     /// Inode bitmap, likewise; bit `ino - 1`.
     ibits: KVVec<u64>,
+    /// Every `ibits` word below this one is full (where the inode search
+    /// starts).
+    ihint: usize,
     free_blocks: u64,
     free_inodes: u64,
     /// Block placement state (fs/alloc.rs): search hints and, one bit per
@@ -43,7 +47,21 @@ pub(crate) struct Meta {
     crash_after: u32,
     /// Set once a simulated power failure happened: nothing more is written.
     dead: bool,
+    /// Buffers of the last transaction, kept (emptied) for the next one so
+    /// that a commit does not grow fresh vectors from nothing.
+    spare: Spare,
 }
+
+/// A transaction's buffers, between transactions.
+#[derive(Default)]
+struct Spare {
+    recs: KVec<u8>,
+    allocs: KVec<Range>,
+    frees: KVec<Range>,
+}
+
+/// Buffers larger than this (a truncate of a huge file) are not kept.
+const SPARE_MAX: usize = 64 << 10;
 
 /// The mounted device and everything immutable about it.
 pub(crate) struct Store {
@@ -54,7 +72,7 @@ pub(crate) struct Store {
 
 fn load_bitmap(dev: &DaxDevice, start: u64, bits: u64) -> Result<(KVVec<u64>, u64)> {
     let words = bits.div_ceil(64) as usize;
-    let mut bytes = KVVec::from_elem(0u8, words * 8, GFP_KERNEL)?;
+    let mut bytes = mem::zeroed_kvvec(words * 8)?;
     dev.read(start * BS, &mut bytes)?;
     let mut out = KVVec::with_capacity(words, GFP_KERNEL)?;
     let mut used = 0u64;
@@ -91,6 +109,7 @@ impl Meta {
             }
             Range::Inode(ino) => {
                 set_bit(&mut self.ibits, ino - 1, false);
+                self.ihint = self.ihint.min(((ino - 1) / 64) as usize);
                 self.free_inodes += 1;
             }
         }
@@ -121,6 +140,7 @@ impl Store {
             applied_seq: st.committed_seq,
             bbits,
             ibits,
+            ihint: 0,
             free_blocks,
             free_inodes,
             hints: Hints::default(),
@@ -130,6 +150,7 @@ impl Store {
             commits: 0,
             crash_after: crate::crash_after_commit(),
             dead: false,
+            spare: Spare::default(),
         };
         let store = Store { dev, geo, meta: KBox::pin_init(new_mutex!(meta), GFP_KERNEL)? };
         if !read_only {
@@ -140,12 +161,14 @@ impl Store {
 
     /// Starts a transaction (takes the metadata mutex until commit or drop).
     pub(crate) fn begin(&self) -> Tx<'_> {
+        let mut meta = self.meta.lock();
+        let spare = core::mem::take(&mut meta.spare);
         Tx {
-            meta: self.meta.lock(),
+            meta,
             store: self,
-            recs: KVec::new(),
-            allocs: KVec::new(),
-            frees: KVec::new(),
+            recs: spare.recs,
+            allocs: spare.allocs,
+            frees: spare.frees,
             state_dirty: false,
             orphan_before: None,
             done: false,
@@ -175,7 +198,7 @@ impl Store {
 
 fn replay(dev: &DaxDevice, geo: &Geometry, st: &StateBlock, id: &CStr) -> Result {
     let len = (st.tx_len as u64).min(geo.journal_bytes()) as usize;
-    let mut jbuf = KVVec::from_elem(0u8, len, GFP_KERNEL)?;
+    let mut jbuf = mem::zeroed_kvvec(len)?;
     dev.read(geo.journal_start * BS, &mut jbuf)?;
     let bad = |e: format::JournalError| {
         pr_err!("{:?}: journal: {}; run fsck.daxfs\n", id, e.describe());
@@ -230,7 +253,7 @@ impl Tx<'_> {
                 return Err(EINVAL);
             }
             let at = self.recs.len();
-            self.recs.resize(at + format::record_size(chunk.len()), 0, GFP_KERNEL)?;
+            mem::extend_zeroed(&mut self.recs, format::record_size(chunk.len()), GFP_KERNEL)?;
             format::encode_record(&mut self.recs[at..], off, chunk).map_err(|_| EINVAL)?;
         }
         Ok(())
@@ -258,7 +281,9 @@ impl Tx<'_> {
     pub(crate) fn alloc_inode(&mut self) -> Result<u64> {
         let m = &mut *self.meta;
         let n = self.store.geo.inodes;
-        let word = m.ibits.iter().position(|w| *w != !0u64).ok_or(ENOSPC)?;
+        let from = m.ihint.min(m.ibits.len());
+        let word = from + m.ibits[from..].iter().position(|w| *w != !0u64).ok_or(ENOSPC)?;
+        m.ihint = word;
         let bit = (!m.ibits[word]).trailing_zeros() as u64;
         let idx = word as u64 * 64 + bit;
         if idx >= n {
@@ -434,15 +459,32 @@ impl Tx<'_> {
 
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
-        if self.done {
-            return;
+        if !self.done {
+            // Not committed: give back what was taken in DRAM.
+            if let Some(head) = self.orphan_before {
+                self.meta.orphan_head = head;
+            }
+            for r in self.allocs.iter() {
+                self.meta.release(*r);
+            }
         }
-        // Not committed: give back what was taken in DRAM.
-        if let Some(head) = self.orphan_before {
-            self.meta.orphan_head = head;
+        let mut spare = Spare {
+            recs: core::mem::take(&mut self.recs),
+            allocs: core::mem::take(&mut self.allocs),
+            frees: core::mem::take(&mut self.frees),
+        };
+        if spare.recs.capacity() > SPARE_MAX {
+            spare.recs = KVec::new();
         }
-        for r in self.allocs.iter() {
-            self.meta.release(*r);
+        if spare.allocs.capacity() * core::mem::size_of::<Range>() > SPARE_MAX {
+            spare.allocs = KVec::new();
         }
+        if spare.frees.capacity() * core::mem::size_of::<Range>() > SPARE_MAX {
+            spare.frees = KVec::new();
+        }
+        spare.recs.clear();
+        spare.allocs.clear();
+        spare.frees.clear();
+        self.meta.spare = spare;
     }
 }

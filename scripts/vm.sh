@@ -10,7 +10,9 @@ VARIANT=${KVARIANT:-release}
 [ -f "$PROJ/build/kernel-$VARIANT.env" ] || die "kernel not built (make kernel)"
 source "$PROJ/build/kernel-$VARIANT.env"
 [ -f "$PROJ/dax_fs.ko" ] || die "dax_fs.ko not built (make module)"
-ROOTIMG=$("$PROJ/scripts/rootfs.sh")
+# DAXFS_ROOTIMG boots another root image (e.g. a copy with linux-perf added
+# for profiling; see docs/bench.md).
+ROOTIMG=${DAXFS_ROOTIMG:-$("$PROJ/scripts/rootfs.sh")}
 host_deps qemu-system-x86
 
 VM="$PROJ/build/vm"

@@ -74,7 +74,13 @@ trace_pmd_share() {
 
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 
+ALL_FSES=$FSES
 for rep in $(seq "$REPS"); do
+  # Rotate the order every repetition (daxfs ext4 xfs, ext4 xfs daxfs, ...):
+  # the first target of a workload also pays the emulator's translation of
+  # the shared VFS code, which must not always be the same filesystem.
+  set -- $ALL_FSES; for _ in $(seq $(( (rep - 1) % $# ))); do set -- "${@:2}" "$1"; done; FSES="$*"
+  log "repetition $rep: $FSES"
   # 1-2. 4 KiB random read (1 and 2 jobs) and overwrite, psync, 1 GiB file.
   if want randread || want overwrite; then
     for fs in $FSES; do

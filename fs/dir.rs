@@ -8,9 +8,9 @@
 //! across concurrent changes.
 #![forbid(unsafe_code)]
 
+use crate::kfs::mem;
 use crate::format::{self, DirPos};
 use crate::inode::{self, DInode, IState};
-use crate::kfs::mem;
 use crate::meta::Tx;
 use kernel::{
     prelude::*,
@@ -145,11 +145,12 @@ impl DirIndex {
         self.build(dir)?;
         let need = format::dir_rec_len(name.len());
         let reservation = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let mut block = mem::zeroed_kvec(BS as usize)?;
         let nblocks = dst.disk.size / BS;
         // First fit, newest blocks first (where free space usually is).
         for lblk in (0..nblocks).rev() {
             let pblk = inode::map_block(&dst.extents, lblk).ok_or_else(|| corrupt(dir, "hole in directory"))?;
-            let mut block = tx.read_vec(pblk * BS, BS as usize)?;
+            tx.read(pblk * BS, &mut block)?;
             let mut fit = None;
             for r in format::dir_records(&block) {
                 let r = r.map_err(|e| corrupt(dir, e.describe()))?;
@@ -173,7 +174,6 @@ impl DirIndex {
         }
         // No room: a new block at the end of the directory.
         let pblk = tx.alloc_block()?;
-        let mut block = mem::zeroed_kvec(BS as usize)?;
         format::init_dir_block(&mut block).map_err(|_| EINVAL)?;
         format::encode_dir_record(&mut block, ino, BS as usize, dtype, name).map_err(|_| EINVAL)?;
         tx.write(pblk * BS, &block)?;
@@ -188,7 +188,8 @@ impl DirIndex {
     /// Logs the removal of the record at `s` (found by `lookup`).
     pub(crate) fn remove(&mut self, tx: &mut Tx<'_>, dir: &DInode, dst: &IState, s: u64, name: &[u8]) -> Result<Change> {
         let pblk = inode::map_block(&dst.extents, s / BS).ok_or_else(|| corrupt(dir, "entry past the end"))?;
-        let block = tx.read_vec(pblk * BS, BS as usize)?;
+        let mut block = mem::zeroed_kvec(BS as usize)?;
+        tx.read(pblk * BS, &mut block)?;
         let off = (s % BS) as usize;
         let mut prev = None;
         let mut this = None;

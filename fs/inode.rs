@@ -3,11 +3,11 @@
 //! them back inside transactions, and their extent lists.
 #![forbid(unsafe_code)]
 
+use crate::kfs::mem;
 use crate::dir::DirIndex;
 use crate::format::{self, Extent};
 use crate::kfs::{
     fs::SuperBlock,
-    mem,
     inode::{Iget, Inode, InodeParams, Time},
 };
 use crate::meta::Tx;
@@ -161,7 +161,8 @@ pub(crate) fn iget(sb: &SuperBlock<DaxFs>, ino: u64) -> Result<ARef<DInode>> {
             link.extend_from_slice(t, GFP_KERNEL)?;
         } else {
             let e = extents.first().ok_or_else(|| corrupt(sb, ino, "long symlink without a block"))?;
-            link = info.store.dev.read_vec(e.pblk * BS, d.size as usize)?;
+            link = mem::zeroed_kvec(d.size as usize)?;
+            info.store.dev.read(e.pblk * BS, &mut link)?;
         }
         if link.contains(&0) {
             return Err(corrupt(sb, ino, "NUL in symlink target"));

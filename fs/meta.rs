@@ -9,9 +9,10 @@
 //! releases what it allocated in DRAM; nothing reached pmem.
 #![forbid(unsafe_code)]
 
+use crate::kfs::mem;
 use crate::alloc::{self, set_bit, test_bit, Bitmap, Hints};
 use crate::format::{self, Geometry, StateBlock};
-use crate::kfs::{dax::DaxDevice, mem};
+use crate::kfs::dax::DaxDevice;
 use kernel::{
     new_mutex,
     prelude::*,
@@ -62,16 +63,6 @@ struct Spare {
 /// Buffers larger than this (a truncate of a huge file) are not kept.
 const SPARE_MAX: usize = 64 << 10;
 
-/// Takes a transaction's buffer for the next one: emptied, or dropped if large.
-fn recycle<T>(v: &mut KVec<T>) -> KVec<T> {
-    let mut v = core::mem::take(v);
-    if v.capacity() * core::mem::size_of::<T>() > SPARE_MAX {
-        return KVec::new();
-    }
-    v.clear();
-    v
-}
-
 /// The mounted device and everything immutable about it.
 pub(crate) struct Store {
     pub(crate) dev: DaxDevice,
@@ -81,7 +72,8 @@ pub(crate) struct Store {
 
 fn load_bitmap(dev: &DaxDevice, start: u64, bits: u64) -> Result<(KVVec<u64>, u64)> {
     let words = bits.div_ceil(64) as usize;
-    let bytes: KVVec<u8> = dev.read_vec(start * BS, words * 8)?;
+    let mut bytes = mem::zeroed_kvvec(words * 8)?;
+    dev.read(start * BS, &mut bytes)?;
     let mut out = KVVec::with_capacity(words, GFP_KERNEL)?;
     let mut used = 0u64;
     for (i, c) in bytes.chunks_exact(8).enumerate() {
@@ -206,7 +198,8 @@ impl Store {
 
 fn replay(dev: &DaxDevice, geo: &Geometry, st: &StateBlock, id: &CStr) -> Result {
     let len = (st.tx_len as u64).min(geo.journal_bytes()) as usize;
-    let jbuf: KVVec<u8> = dev.read_vec(geo.journal_start * BS, len)?;
+    let mut jbuf = mem::zeroed_kvvec(len)?;
+    dev.read(geo.journal_start * BS, &mut jbuf)?;
     let bad = |e: format::JournalError| {
         pr_err!("{:?}: journal: {}; run fsck.daxfs\n", id, e.describe());
         EUCLEAN
@@ -270,18 +263,6 @@ impl Tx<'_> {
     /// records so far applied.
     pub(crate) fn read(&self, off: u64, buf: &mut [u8]) -> Result {
         self.store.dev.read(off, buf)?;
-        self.overlay(off, buf)
-    }
-
-    /// [`Tx::read`] into a new vector of `len` bytes.
-    pub(crate) fn read_vec(&self, off: u64, len: usize) -> Result<KVec<u8>> {
-        let mut v = self.store.dev.read_vec(off, len)?;
-        self.overlay(off, &mut v)?;
-        Ok(v)
-    }
-
-    /// Applies this transaction's records to `buf`, read from `off`.
-    fn overlay(&self, off: u64, buf: &mut [u8]) -> Result {
         let end = off + buf.len() as u64;
         for r in format::records(&self.recs) {
             let r = r.map_err(|_| EINVAL)?;
@@ -487,11 +468,23 @@ impl Drop for Tx<'_> {
                 self.meta.release(*r);
             }
         }
-        let spare = Spare {
-            recs: recycle(&mut self.recs),
-            allocs: recycle(&mut self.allocs),
-            frees: recycle(&mut self.frees),
+        let mut spare = Spare {
+            recs: core::mem::take(&mut self.recs),
+            allocs: core::mem::take(&mut self.allocs),
+            frees: core::mem::take(&mut self.frees),
         };
+        if spare.recs.capacity() > SPARE_MAX {
+            spare.recs = KVec::new();
+        }
+        if spare.allocs.capacity() * core::mem::size_of::<Range>() > SPARE_MAX {
+            spare.allocs = KVec::new();
+        }
+        if spare.frees.capacity() * core::mem::size_of::<Range>() > SPARE_MAX {
+            spare.frees = KVec::new();
+        }
+        spare.recs.clear();
+        spare.allocs.clear();
+        spare.frees.clear();
         self.meta.spare = spare;
     }
 }

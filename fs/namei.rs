@@ -9,13 +9,13 @@
 //! VFS, so nobody else uses their index between our short holds of it.
 #![forbid(unsafe_code)]
 
+use crate::kfs::mem;
 use crate::dir::{Change, DirIndex, Found};
 use crate::format::{self, Extent};
 use crate::inode::{self, disk_time, log_inode, log_inode_linked, DInode, IState};
 use crate::kfs::{
     fs::{NewEntry, Rename, RENAME_EXCHANGE, RENAME_WHITEOUT},
     inode::Time,
-    mem,
 };
 use crate::meta::Tx;
 use kernel::{prelude::*, sync::aref::ARef};

@@ -116,22 +116,6 @@ impl DaxDevice {
         Ok(())
     }
 
-    /// Copies `len` bytes at byte offset `off` out of pmem into a new vector
-    /// (without zeroing it first, as a `read` into a zeroed buffer would).
-    pub(crate) fn read_vec<A: kernel::alloc::Allocator>(&self, off: u64, len: usize) -> Result<Vec<u8, A>> {
-        let src = self.range(off, len)?;
-        let mut v = Vec::<u8, A>::with_capacity(len, GFP_KERNEL)?;
-        // SAFETY: `src..src+len` is mapped pmem (checked by `range`) and the
-        // new vector's spare capacity holds `len` bytes, distinct memory.
-        let left = unsafe { b::daxfs_copy_mc(v.as_mut_ptr().cast(), src.cast(), len) };
-        if left != 0 {
-            return Err(EIO);
-        }
-        // SAFETY: the copy initialised all `len` bytes within the capacity.
-        unsafe { v.inc_len(len) };
-        Ok(v)
-    }
-
     /// Copies `buf` into pmem at byte offset `off` with non-temporal stores.
     /// Durable once [`DaxDevice::fence`] returns.
     #[allow(dead_code)]

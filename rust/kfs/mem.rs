@@ -29,3 +29,10 @@ pub(crate) fn zeroed_kvec(n: usize) -> Result<KVec<u8>> {
     extend_zeroed(&mut v, n, GFP_KERNEL)?;
     Ok(v)
 }
+
+/// A new `KVVec` of `n` zero bytes (`GFP_KERNEL`; vmalloc when large).
+pub(crate) fn zeroed_kvvec(n: usize) -> Result<KVVec<u8>> {
+    let mut v = KVVec::new();
+    extend_zeroed(&mut v, n, GFP_KERNEL)?;
+    Ok(v)
+}

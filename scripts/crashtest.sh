@@ -46,7 +46,11 @@ for cycle in $(seq "$CYCLES"); do
   else
     fail=$((fail + 1))
     echo "FAIL crash cycle $cycle (killed after $done_ops operations)"
+    # The guest's own output, and the kernel's lines that say why it died
+    # (the console keeps everything: build/vm/crash/check-N.console).
     tr -d '\r' <"$C/check-$cycle.console" | grep -v '^\[' | tail -25 | sed 's/^/    /'
+    tr -d '\r' <"$C/check-$cycle.console" |
+      grep -E '^\[ *[0-9.]+\] .*(Kernel panic|Oops|BUG:|WARNING:|RIP:|dax_fs|daxfs)' | tail -15 | sed 's/^/    /'
   fi
 done
 echo "crash: $pass passed, $fail failed"

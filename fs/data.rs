@@ -113,6 +113,10 @@ fn goal(exts: &[Extent], prev: Option<usize>, lblk: u64) -> Option<u64> {
 /// `iomap_begin`: what backs the file at `pos`, allocating (or converting
 /// unwritten blocks) for writes.
 pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> Result<Mapping> {
+    // After a shutdown no data moves (reads, writes, faults, as XFS/ext4).
+    if inode.super_block().info().store.is_shut_down() {
+        return Err(EIO);
+    }
     let first = pos / BS;
     if first >= MAX_FILE_BLOCKS {
         return Err(EFBIG);

@@ -13,6 +13,7 @@ use crate::kfs::mem;
 use crate::alloc::{self, set_bit, test_bit, Bitmap, Hints};
 use crate::format::{self, Geometry, StateBlock};
 use crate::kfs::dax::DaxDevice;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     new_mutex,
     prelude::*,
@@ -45,7 +46,8 @@ pub(crate) struct Meta {
     /// Commits so far, and the fault-injection limit (0 = none).
     commits: u32,
     crash_after: u32,
-    /// Set once a simulated power failure happened: nothing more is written.
+    /// Set once a simulated power failure or a shutdown happened: nothing
+    /// more is written.
     dead: bool,
     /// Buffers of the last transaction, kept (emptied) for the next one so
     /// that a commit does not grow fresh vectors from nothing.
@@ -68,6 +70,10 @@ pub(crate) struct Store {
     pub(crate) dev: DaxDevice,
     pub(crate) geo: Geometry,
     meta: Pin<KBox<Mutex<Meta>>>,
+    /// Set by [`Store::shut_down`]: data I/O and commits fail with `EIO`.
+    /// (Read without the mutex on the I/O paths; `Meta::dead` is the
+    /// commit path's copy.)
+    shut_down: AtomicBool,
 }
 
 fn load_bitmap(dev: &DaxDevice, start: u64, bits: u64) -> Result<(KVVec<u64>, u64)> {
@@ -152,7 +158,8 @@ impl Store {
             dead: false,
             spare: Spare::default(),
         };
-        let store = Store { dev, geo, meta: KBox::pin_init(new_mutex!(meta), GFP_KERNEL)? };
+        let store =
+            Store { dev, geo, meta: KBox::pin_init(new_mutex!(meta), GFP_KERNEL)?, shut_down: AtomicBool::new(false) };
         if !read_only {
             store.set_clean(false)?;
         }
@@ -184,6 +191,22 @@ impl Store {
     pub(crate) fn free_counts(&self) -> (u64, u64) {
         let m = self.meta.lock();
         (m.free_blocks, m.free_inodes)
+    }
+
+    /// Shuts the filesystem down (`FS_IOC_SHUTDOWN`, or the device going
+    /// away): every later commit, and data I/O, fails with `EIO`.  What was
+    /// committed stays (each commit was durable when it returned); a mount
+    /// after unmounting finds it, replaying the journal if need be.
+    /// Returns false if it was already shut down.
+    pub(crate) fn shut_down(&self) -> bool {
+        let mut m = self.meta.lock();
+        m.dead = true;
+        !self.shut_down.swap(true, Ordering::AcqRel)
+    }
+
+    /// Whether [`Store::shut_down`] happened.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
     }
 
     /// Records in the state block whether the filesystem is clean (with

@@ -455,6 +455,11 @@ pub(crate) fn evict(inode: &DInode) {
         return;
     }
     let store = &inode.super_block().info().store;
+    if store.is_shut_down() {
+        // Nothing can be written: it stays on the orphan list, which the
+        // next mount processes.
+        return;
+    }
     let r = (|| -> Result {
         let mut tx = store.begin();
         let mut st = snapshot(inode)?;

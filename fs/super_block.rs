@@ -48,8 +48,9 @@ pub(crate) struct SbInfo {
 impl Drop for SbInfo {
     fn drop(&mut self) {
         // Every inode is evicted by now (orphans freed): record a clean
-        // unmount with exact free counts.
-        if !self.read_only {
+        // unmount with exact free counts (not after a shutdown: the state
+        // stays "not clean", so the next mount checks the orphan list).
+        if !self.read_only && !self.store.is_shut_down() {
             if let Err(e) = self.store.set_clean(true) {
                 pr_err!("cannot mark the filesystem clean: {:?}\n", e);
             }
@@ -241,6 +242,14 @@ impl FileSystem for DaxFs {
         let fsid = u64::from_le_bytes([u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7]])
             ^ u64::from_le_bytes([u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]]);
         Ok(StatFs { blocks: d.blocks, bfree, bavail: bfree, files: d.inodes, ffree, namelen: 255, fsid })
+    }
+
+    fn shutdown(sb: &SuperBlock<Self>) -> bool {
+        sb.info().store.shut_down()
+    }
+
+    fn is_shut_down(sb: &SuperBlock<Self>) -> bool {
+        sb.info().store.is_shut_down()
     }
 
     fn show_options(sb: &SuperBlock<Self>, seq: &mut SeqFile) -> Result {

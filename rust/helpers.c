@@ -244,3 +244,31 @@ void daxfs_file_set_nowait(struct file *file)
 {
 	file->f_mode |= FMODE_NOWAIT;
 }
+
+/* FS_IOC_SHUTDOWN's flags (>= 0); -ENOTTY for any other command, -EPERM
+ * without CAP_SYS_ADMIN, -EFAULT, -EINVAL for unknown flags (as ext4). */
+int daxfs_shutdown_ioctl_flags(unsigned int cmd, unsigned long arg)
+{
+	u32 flags;
+
+	if (cmd != FS_IOC_SHUTDOWN)
+		return -ENOTTY;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (get_user(flags, (__u32 __user *)arg))
+		return -EFAULT;
+	if (flags > FS_SHUTDOWN_FLAGS_NOLOGFLUSH)
+		return -EINVAL;
+	return flags;
+}
+
+/* What syncfs(2) does for a super block. */
+int daxfs_sync_sb(struct super_block *sb)
+{
+	int ret;
+
+	down_read(&sb->s_umount);
+	ret = sync_filesystem(sb);
+	up_read(&sb->s_umount);
+	return ret;
+}

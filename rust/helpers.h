@@ -61,4 +61,6 @@ int daxfs_dax_mmap_prepare(struct vm_area_desc *desc, struct dax_device *dax_dev
 			   const struct vm_operations_struct *ops);
 struct block_device *daxfs_sb_bdev(const struct super_block *sb);
 void daxfs_file_set_nowait(struct file *file);
+int daxfs_shutdown_ioctl_flags(unsigned int cmd, unsigned long arg);
+int daxfs_sync_sb(struct super_block *sb);
 #endif

@@ -86,6 +86,10 @@ impl<T: FileSystem> Tables<T> {
         o.splice_read = Some(b::copy_splice_read);
         o.splice_write = Some(b::iter_file_splice_write);
         o.fallocate = Some(fallocate_cb::<T>);
+        if T::HAS_SHUTDOWN {
+            o.unlocked_ioctl = Some(super::fs::ioctl_cb::<T>);
+            o.compat_ioctl = Some(b::compat_ptr_ioctl);
+        }
         o.fop_flags = FOP_MMAP_SYNC | FOP_BUFFER_RASYNC | FOP_BUFFER_WASYNC;
         o
     };
@@ -352,6 +356,10 @@ unsafe extern "C" fn writepages_cb<T: FileSystem>(
 unsafe extern "C" fn fsync_cb<T: FileSystem>(file: *mut b::file, start: i64, end: i64, _datasync: c_int) -> c_int {
     // SAFETY: the VFS passes an open file of ours.
     unsafe {
+        let raw = b::daxfs_file_inode(file);
+        if T::is_shut_down(inode::<T>(raw).super_block()) {
+            return EIO.to_errno();
+        }
         // Write back (flush CPU caches of) pmem pages dirtied through mmap.
         // Metadata needs nothing more: every allocation, size change and
         // inode update was committed to the journal before it returned.

@@ -24,6 +24,7 @@ use super::param::{Param, Spec};
 use super::seq::SeqFile;
 use core::{cell::UnsafeCell, ffi::c_int, ffi::CStr, marker::PhantomData, ptr};
 use kernel::{
+    ffi::{c_long, c_uint, c_ulong},
     error::{from_result, VTABLE_DEFAULT_ERROR},
     prelude::*,
     types::Opaque,
@@ -187,6 +188,20 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     /// Mount options as shown in /proc/mounts (each written as `,name[=value]`).
     fn show_options(_sb: &SuperBlock<Self>, _seq: &mut SeqFile) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Shuts the filesystem down: `FS_IOC_SHUTDOWN` (after syncing, for
+    /// the default flag) or `->shutdown` (the device is going away).  From
+    /// then on changes and data I/O fail with `EIO` until it is unmounted.
+    /// Returns false if it was already shut down.  Implementing it adds
+    /// the ioctl to regular files and directories.
+    fn shutdown(_sb: &SuperBlock<Self>) -> bool {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Whether [`FileSystem::shutdown`] happened (`fsync` then fails).
+    fn is_shut_down(_sb: &SuperBlock<Self>) -> bool {
+        false
     }
 }
 
@@ -382,6 +397,9 @@ impl<T: FileSystem> Tables<T> {
         if T::HAS_SHOW_OPTIONS {
             ops.show_options = Some(show_options_cb::<T>);
         }
+        if T::HAS_SHUTDOWN {
+            ops.shutdown = Some(shutdown_cb::<T>);
+        }
         ops
     };
 }
@@ -537,6 +555,41 @@ unsafe extern "C" fn show_options_cb<T: FileSystem>(seq: *mut b::seq_file, root:
     })
 }
 
+unsafe extern "C" fn shutdown_cb<T: FileSystem>(sb: *mut b::super_block) {
+    // SAFETY: the VFS passes a mounted super block of `T` (s_umount held,
+    // so `fill_super` completed and `info` is set).
+    let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+    if T::shutdown(sb) {
+        pr_warn!("{:?}: shut down: the device is going away\n", sb.id());
+    }
+}
+
+/// `FS_IOC_SHUTDOWN` on any file or directory of `T` (other commands:
+/// `ENOTTY`).  The default flag syncs first, as `syncfs(2)`; `LOGFLUSH`
+/// and `NOLOGFLUSH` shut down at once (a `T` whose every change is
+/// durable when its call returns has no log to flush).
+pub(crate) unsafe extern "C" fn ioctl_cb<T: FileSystem>(file: *mut b::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: the VFS passes an open file; the helper checks the command,
+    // CAP_SYS_ADMIN and copies the flags from user memory.
+    let flags = unsafe { b::daxfs_shutdown_ioctl_flags(cmd, arg) };
+    if flags < 0 {
+        return flags as c_long;
+    }
+    // SAFETY: an open file of ours pins its inode and the super block.
+    let sb = unsafe { SuperBlock::<T>::from_raw((*b::daxfs_file_inode(file)).i_sb) };
+    if flags as u32 == b::FS_SHUTDOWN_FLAGS_DEFAULT {
+        // SAFETY: as above; takes s_umount shared, as syncfs(2).
+        let r = unsafe { b::daxfs_sync_sb(sb.as_raw()) };
+        if r < 0 {
+            return r as c_long;
+        }
+    }
+    if T::shutdown(sb) {
+        pr_warn!("{:?}: shut down by FS_IOC_SHUTDOWN (flags {}): changes and data I/O fail with EIO until unmount\n", sb.id(), flags);
+    }
+    0
+}
+
 unsafe extern "C" fn evict_inode_cb<T: FileSystem>(inode: *mut b::inode) {
     // SAFETY: being evicted; waits for pinned DAX pages (no-op if not DAX).
     unsafe { file::evict_dax(inode) };
@@ -561,6 +614,11 @@ unsafe extern "C" fn dirty_inode_cb<T: FileSystem>(inode: *mut b::inode, _flags:
     }
     // SAFETY: as above.
     let i = unsafe { Inode::<T>::from_raw(inode) };
+    // After a shutdown nothing can be written (and saying so for every
+    // atime update would flood the log).
+    if T::is_shut_down(i.super_block()) {
+        return;
+    }
     if let Err(e) = T::write_inode(i) {
         pr_err!("cannot write inode {}: {:?}\n", i.ino(), e);
     }

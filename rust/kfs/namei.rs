@@ -60,6 +60,10 @@ impl<T: FileSystem> Tables<T> {
             o.iterate_shared = Some(iterate_shared_cb::<T>);
         }
         o.fsync = Some(b::noop_fsync);
+        if T::HAS_SHUTDOWN {
+            o.unlocked_ioctl = Some(super::fs::ioctl_cb::<T>);
+            o.compat_ioctl = Some(b::compat_ptr_ioctl);
+        }
         o
     };
 

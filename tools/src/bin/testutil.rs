@@ -161,7 +161,20 @@ enum Op {
         #[arg(value_parser = nsec)]
         nsec: i64,
     },
+    /// ioctl(open(PATH, O_RDONLY), FS_IOC_SHUTDOWN, &FLAGS); FLAGS 0 = sync first,
+    /// 1 = flush the log only, 2 = neither.
+    Shutdown {
+        path: PathBuf,
+        flags: u32,
+    },
+    /// fsync(open(PATH, O_RDONLY)).
+    Fsync {
+        path: PathBuf,
+    },
 }
+
+/// FS_IOC_SHUTDOWN = _IOR('X', 125, __u32) (include/uapi/linux/fs.h).
+const FS_IOC_SHUTDOWN: u32 = (2 << 30) | (4 << 16) | ((b'X' as u32) << 8) | 125;
 
 fn octal(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s, 8).map_err(|_| format!("not an octal mode: {s}"))
@@ -329,6 +342,14 @@ fn sys(op: &Op) -> Res {
                     tv_nsec: *nsec,
                 };
                 libc::utimensat(AT_FDCWD, c(path).as_ptr(), [t, t].as_ptr(), 0)
+            }
+            Op::Shutdown { path, flags } => {
+                let f = open(path, O_RDONLY, 0)?;
+                libc::ioctl(f.as_raw_fd(), FS_IOC_SHUTDOWN as _, flags as *const u32)
+            }
+            Op::Fsync { path } => {
+                let f = open(path, O_RDONLY, 0)?;
+                libc::fsync(f.as_raw_fd())
             }
         }
     };

@@ -142,7 +142,7 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
         return Err(EAGAIN);
     }
     let info = inode.super_block().info();
-    if info.read_only {
+    if info.read_only() {
         return Err(EROFS);
     }
     let dev = &info.store.dev;
@@ -339,7 +339,7 @@ fn extend_to(inode: &DInode, end: u64) -> Result {
 /// `fallocate(2)` (see `kfs::file::Falloc`); the locks are held and, for
 /// layout changes, layouts are broken and the range is unmapped.
 pub(crate) fn fallocate(inode: &DInode, op: Falloc, off: u64, len: u64) -> Result {
-    if inode.super_block().info().read_only {
+    if inode.super_block().info().read_only() {
         return Err(EROFS);
     }
     let end = off.checked_add(len).ok_or(EFBIG)?;

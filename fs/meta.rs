@@ -124,9 +124,10 @@ impl Meta {
 
 impl Store {
     /// Opens the metadata of a mounted filesystem: replays a committed
-    /// journal transaction, loads the bitmaps, and (read-write) marks the
-    /// filesystem not clean until unmount.
-    pub(crate) fn open(dev: DaxDevice, geo: Geometry, id: &CStr, read_only: bool) -> Result<Self> {
+    /// journal transaction (even for a read-only mount, as ext4 and XFS do,
+    /// but never on a read-only device), loads the bitmaps, and (read-write)
+    /// marks the filesystem not clean until unmount.
+    pub(crate) fn open(dev: DaxDevice, geo: Geometry, id: &CStr, read_only: bool, device_ro: bool) -> Result<Self> {
         let mut sbuf = [0u8; format::STATE_SIZE];
         dev.read(STATE_OFF, &mut sbuf)?;
         let st = StateBlock::decode(&sbuf).map_err(|e| {
@@ -134,6 +135,10 @@ impl Store {
             EUCLEAN
         })?;
         if st.committed_seq != st.applied_seq {
+            if device_ro {
+                pr_err!("{:?}: the journal needs replaying but the device is read-only; mount it writable once\n", id);
+                return Err(EROFS);
+            }
             replay(&dev, &geo, &st, id)?;
         }
         let (bbits, free_blocks) = load_bitmap(&dev, geo.bbitmap_start, geo.blocks)?;

@@ -454,10 +454,11 @@ pub(crate) fn evict(inode: &DInode) {
     if inode.nlink() != 0 {
         return;
     }
-    let store = &inode.super_block().info().store;
-    if store.is_shut_down() {
-        // Nothing can be written: it stays on the orphan list, which the
-        // next mount processes.
+    let info = inode.super_block().info();
+    let store = &info.store;
+    if store.is_shut_down() || info.read_only() {
+        // Nothing may be written: it stays on the orphan list, which the
+        // next read-write mount processes.
         return;
     }
     let r = (|| -> Result {

@@ -17,6 +17,7 @@ use crate::kfs::{
 use crate::meta::Store;
 use crate::{data, dir, namei};
 use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{prelude::*, sync::aref::ARef};
 
 /// The daxfs filesystem type.
@@ -42,7 +43,15 @@ pub(crate) struct SbInfo {
     pub(crate) store: Store,
     sb: format::SuperBlock,
     opts_dax: DaxMode,
-    pub(crate) read_only: bool,
+    /// Mounted read-only now (changes with `mount -o remount,ro|rw`).
+    read_only: AtomicBool,
+}
+
+impl SbInfo {
+    /// Whether the filesystem is read-only now: nothing may be written.
+    pub(crate) fn read_only(&self) -> bool {
+        self.read_only.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for SbInfo {
@@ -50,7 +59,7 @@ impl Drop for SbInfo {
         // Every inode is evicted by now (orphans freed): record a clean
         // unmount with exact free counts (not after a shutdown: the state
         // stays "not clean", so the next mount checks the orphan list).
-        if !self.read_only && !self.store.is_shut_down() {
+        if !self.read_only() && !self.store.is_shut_down() {
             if let Err(e) = self.store.set_clean(true) {
                 pr_err!("cannot mark the filesystem clean: {:?}\n", e);
             }
@@ -127,7 +136,7 @@ impl FileSystem for DaxFs {
         })?;
         let dsb = format::SuperBlock::parse(&buf, dev.len()).map_err(|e| sb_error(sb.id(), e))?;
         let read_only = sb.read_only();
-        let store = Store::open(dev, dsb.geometry(), sb.id(), read_only)?;
+        let store = Store::open(dev, dsb.geometry(), sb.id(), read_only, sb.device_read_only())?;
         pr_info!(
             "{:?}: mounted daxfs: {} blocks, {} inodes, dax=always{}\n",
             sb.id(),
@@ -135,11 +144,11 @@ impl FileSystem for DaxFs {
             dsb.inodes,
             if read_only { ", read-only" } else { "" }
         );
-        Ok(SbInfo { store, sb: dsb, opts_dax: opts.dax, read_only })
+        Ok(SbInfo { store, sb: dsb, opts_dax: opts.dax, read_only: AtomicBool::new(read_only) })
     }
 
     fn root(sb: &SuperBlock<Self>) -> Result<ARef<DInode>> {
-        if !sb.info().read_only {
+        if !sb.info().read_only() {
             namei::process_orphans(sb)?;
         }
         let root = inode::iget(sb, format::ROOT_INO)?;
@@ -227,10 +236,32 @@ impl FileSystem for DaxFs {
         namei::evict(i)
     }
 
-    fn reconfigure(_sb: &SuperBlock<Self>, opts: &MountOptions) -> Result {
+    fn reconfigure(sb: &SuperBlock<Self>, opts: &MountOptions, read_only: bool) -> Result {
         // The only option is the DAX mode, and it can only be `always`.
         match opts.dax {
-            DaxMode::Always => Ok(()),
+            DaxMode::Always => {}
+        }
+        let info = sb.info();
+        if read_only == info.read_only() {
+            return Ok(());
+        }
+        if info.store.is_shut_down() {
+            return Err(EIO);
+        }
+        if read_only {
+            // rw -> ro: nothing is open for writing and all is synced (the
+            // VFS checked, kfs synced).  From now on nothing is written (an
+            // unlinked file closed while read-only stays on the orphan
+            // list for the next read-write mount), so record a clean
+            // state now, as a clean unmount does.
+            info.read_only.store(true, Ordering::Release);
+            info.store.set_clean(true).inspect_err(|_| info.read_only.store(false, Ordering::Release))
+        } else {
+            // ro -> rw: what a read-write mount does (the journal was
+            // already replayed when it was mounted).
+            info.store.set_clean(false)?;
+            info.read_only.store(false, Ordering::Release);
+            namei::process_orphans(sb)
         }
     }
 

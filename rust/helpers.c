@@ -272,3 +272,17 @@ int daxfs_sync_sb(struct super_block *sb)
 	up_read(&sb->s_umount);
 	return ret;
 }
+
+/* The read-only state a reconfiguration asks for: the current one unless
+ * ro/rw was given (in sb_flags_mask), as reconfigure_super reads it. */
+bool daxfs_fc_read_only(const struct fs_context *fc, const struct super_block *sb)
+{
+	if (fc->sb_flags_mask & SB_RDONLY)
+		return fc->sb_flags & SB_RDONLY;
+	return sb_rdonly(sb);
+}
+
+bool daxfs_bdev_read_only(struct block_device *bdev)
+{
+	return bdev_read_only(bdev);
+}

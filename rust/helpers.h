@@ -63,4 +63,6 @@ struct block_device *daxfs_sb_bdev(const struct super_block *sb);
 void daxfs_file_set_nowait(struct file *file);
 int daxfs_shutdown_ioctl_flags(unsigned int cmd, unsigned long arg);
 int daxfs_sync_sb(struct super_block *sb);
+bool daxfs_bdev_read_only(struct block_device *bdev);
+bool daxfs_fc_read_only(const struct fs_context *fc, const struct super_block *sb);
 #endif

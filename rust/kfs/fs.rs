@@ -175,8 +175,11 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// `mount -o remount`: checks/applies new options on a mounted fs.
-    fn reconfigure(_sb: &SuperBlock<Self>, _opts: &Self::Options) -> Result {
+    /// `mount -o remount`: checks/applies new options on a mounted fs;
+    /// `read_only` is the state asked for (the super block still shows the
+    /// old one; the filesystem is synced, and for rw -> ro nothing is open
+    /// for writing).
+    fn reconfigure(_sb: &SuperBlock<Self>, _opts: &Self::Options, _read_only: bool) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -252,10 +255,17 @@ impl<T: FileSystem> NewSuperBlock<'_, T> {
     }
 
     /// Whether the mount is read-only.
-    #[allow(dead_code)]
     pub(crate) fn read_only(&self) -> bool {
         // SAFETY: `self.sb` is valid during `fill_super`.
         unsafe { b::daxfs_sb_rdonly(self.sb) }
+    }
+
+    /// Whether the block device itself is read-only (`blockdev --setro`,
+    /// a write-protected disk): then nothing may be written through DAX
+    /// either, not even a journal replay.
+    pub(crate) fn device_read_only(&self) -> bool {
+        // SAFETY: `s_bdev` is the open block device during `fill_super`.
+        unsafe { b::daxfs_bdev_read_only((*self.sb).s_bdev) }
     }
 
     /// Claims and maps the DAX device behind the block device.
@@ -468,7 +478,10 @@ unsafe extern "C" fn reconfigure_cb<T: FileSystem>(fc: *mut b::fs_context) -> c_
         if T::HAS_RECONFIGURE {
             // SAFETY: see above; `fc` was initialised by our init callback.
             let (sb, opts) = unsafe { (SuperBlock::<T>::from_raw(sb), fc_options::<T>(fc)) };
-            T::reconfigure(sb, opts)?;
+            // SAFETY: `fc` is the live context of this reconfiguration and
+            // `sb` its super block.
+            let read_only = unsafe { b::daxfs_fc_read_only(fc, sb.as_raw()) };
+            T::reconfigure(sb, opts, read_only)?;
         }
         Ok(0)
     })

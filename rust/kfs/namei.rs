@@ -48,6 +48,7 @@ impl<T: FileSystem> Tables<T> {
         }
         o.setattr = Some(setattr_cb::<T>);
         o.getattr = Some(getattr_cb::<T>);
+        o.fileattr_get = Some(fileattr_get_cb);
         o
     };
 

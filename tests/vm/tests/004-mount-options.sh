@@ -27,3 +27,26 @@ expect_fail mount -o remount,dax=never "$MNT"
 is_mounted || die "failed remount unmounted the fs"
 umount "$MNT"
 fsck_clean
+
+# Mounted read-only, then remounted read-write: fully writable (allocating
+# writes too), and the unmount leaves it clean with exact counts.
+mount_dax "$DEV" ro,dax
+expect_fail touch "$MNT/x"
+mount -o remount,rw "$MNT"
+dd if=/dev/urandom of="$MNT/after-rw" bs=64k count=8 status=none || die "allocating write after remount,rw"
+mkdir "$MNT/dir-after-rw"
+sum=$(md5sum <"$MNT/after-rw")
+umount "$MNT"
+fsck_clean
+# rw -> ro records a clean state at once (exact free counts): fsck of the
+# device while it is still mounted read-only is clean, and stays so.
+mount_dax
+echo more >"$MNT/more"
+mount -o remount,ro "$MNT"
+fsck_clean
+expect_fail touch "$MNT/y"
+assert_eq "$(md5sum <"$MNT/after-rw")" "$sum" "data written after remount,rw"
+umount "$MNT"
+fsck_clean
+mount_dax
+umount "$MNT"

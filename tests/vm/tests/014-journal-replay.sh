@@ -26,3 +26,32 @@ for n in 1 2 3 5; do
   umount "$MNT"
   fsck_clean
 done
+
+# On a read-only device (blockdev --setro): a clean filesystem mounts
+# read-only and nothing is written; one whose journal needs replaying is
+# refused with a message (the replay would write through DAX behind the
+# read-only flag), and replayed once the device is writable again.
+mkfs_dev; unload_module; insmod "$KO"
+blockdev --setro "$DEV"
+mount_dax || { blockdev --setrw "$DEV"; die "clean fs on a read-only device did not mount"; }
+grep " $MNT " /proc/mounts | grep -q ' ro,' || { blockdev --setrw "$DEV"; die "mount on a read-only device is not read-only"; }
+umount "$MNT"
+blockdev --setrw "$DEV"
+rmmod dax_fs; insmod "$KO" crash_after_commit=2
+mount_dax
+$T sys mkdir "$MNT/acked" || die "mkdir before the simulated power failure"
+umount "$MNT" || true
+rmmod dax_fs; insmod "$KO"
+blockdev --setro "$DEV"
+dmesg_mark
+rc=0; mount_dax 2>/dev/null || rc=$?
+blockdev --setrw "$DEV"
+[ $rc != 0 ] || die "a journal needing replay was mounted on a read-only device"
+dmesg_since 'needs replaying but the device is read-only'
+dmesg_mark
+mount_dax
+dmesg_since 'journal: replayed'
+[ -d "$MNT/acked" ] || die "acknowledged mkdir lost after the refused read-only mount"
+umount "$MNT"
+fsck_clean
+note "read-only device: clean fs mounts ro, pending journal refused, replayed when writable"

@@ -66,6 +66,7 @@ expect_fail xfs_io -c "finsert 64k 4k" "$MNT/fa"; [[ $FAIL_OUT == *"Invalid argu
 expect_fail xfs_io -c "funshare 0 4k" "$MNT/fa"; [[ $FAIL_OUT == *"not supported"* ]] || die "unshare: $FAIL_OUT"
 expect_fail xfs_io -c "pwrite -q 16t 4096" "$MNT/fa"; [[ $FAIL_OUT == *"too large"* ]] || die "write past s_maxbytes: $FAIL_OUT"
 xfs_io -c "flags" "$MNT/fa" >/dev/null || die "FS_IOC_GETFLAGS"
+lsattr -d "$MNT" >/dev/null || die "FS_IOC_GETFLAGS on a directory (lsattr -d)"
 xfs_io -c "stat" "$MNT/fa" | grep -q 'fsxattr.xflags' || die "FS_IOC_FSGETXATTR"
 
 # MAP_SYNC is accepted (synchronous pmem) and works.

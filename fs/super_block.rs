@@ -160,6 +160,10 @@ impl FileSystem for DaxFs {
     }
 
     fn lookup(dir: &DInode, name: &[u8]) -> Result<Option<ARef<DInode>>> {
+        // After a shutdown nothing is read from the device (as XFS).
+        if dir.super_block().info().store.is_shut_down() {
+            return Err(EIO);
+        }
         let found = dir.data().dir.lock().lookup(dir, name)?;
         match found {
             Some(f) => Ok(Some(inode::iget(dir.super_block(), f.ino)?)),
@@ -188,6 +192,9 @@ impl FileSystem for DaxFs {
     }
 
     fn readdir(d: &DInode, emit: &mut DirEmitter) -> Result {
+        if d.super_block().info().store.is_shut_down() {
+            return Err(EIO);
+        }
         dir::readdir(d, emit)
     }
 
@@ -246,7 +253,8 @@ impl FileSystem for DaxFs {
             return Ok(());
         }
         if info.store.is_shut_down() {
-            return Err(EIO);
+            // (kfs refuses this already, as ext4 does.)
+            return Err(EROFS);
         }
         if read_only {
             // rw -> ro: nothing is open for writing and all is synced (the
@@ -258,10 +266,12 @@ impl FileSystem for DaxFs {
             info.store.set_clean(true).inspect_err(|_| info.read_only.store(false, Ordering::Release))
         } else {
             // ro -> rw: what a read-write mount does (the journal was
-            // already replayed when it was mounted).
+            // already replayed when it was mounted).  Eviction frees the
+            // orphans only when not read-only; if that fails, the fs stays
+            // read-only (the VFS keeps it so).
             info.store.set_clean(false)?;
             info.read_only.store(false, Ordering::Release);
-            namei::process_orphans(sb)
+            namei::process_orphans(sb).inspect_err(|_| info.read_only.store(true, Ordering::Release))
         }
     }
 

@@ -262,15 +262,16 @@ int daxfs_shutdown_ioctl_flags(unsigned int cmd, unsigned long arg)
 	return flags;
 }
 
-/* What syncfs(2) does for a super block. */
-int daxfs_sync_sb(struct super_block *sb)
+/* Freeze/thaw the filesystem on sb's block device (FS_IOC_SHUTDOWN's
+ * default flag, as ext4 and XFS). */
+int daxfs_bdev_freeze(struct super_block *sb)
 {
-	int ret;
+	return bdev_freeze(sb->s_bdev);
+}
 
-	down_read(&sb->s_umount);
-	ret = sync_filesystem(sb);
-	up_read(&sb->s_umount);
-	return ret;
+int daxfs_bdev_thaw(struct super_block *sb)
+{
+	return bdev_thaw(sb->s_bdev);
 }
 
 /* The read-only state a reconfiguration asks for: the current one unless

@@ -62,7 +62,8 @@ int daxfs_dax_mmap_prepare(struct vm_area_desc *desc, struct dax_device *dax_dev
 struct block_device *daxfs_sb_bdev(const struct super_block *sb);
 void daxfs_file_set_nowait(struct file *file);
 int daxfs_shutdown_ioctl_flags(unsigned int cmd, unsigned long arg);
-int daxfs_sync_sb(struct super_block *sb);
+int daxfs_bdev_freeze(struct super_block *sb);
+int daxfs_bdev_thaw(struct super_block *sb);
 bool daxfs_bdev_read_only(struct block_device *bdev);
 bool daxfs_fc_read_only(const struct fs_context *fc, const struct super_block *sb);
 #endif

@@ -409,6 +409,7 @@ impl<T: FileSystem> Tables<T> {
         }
         if T::HAS_SHUTDOWN {
             ops.shutdown = Some(shutdown_cb::<T>);
+            ops.sync_fs = Some(sync_fs_cb::<T>);
         }
         ops
     };
@@ -472,15 +473,25 @@ unsafe extern "C" fn reconfigure_cb<T: FileSystem>(fc: *mut b::fs_context) -> c_
     from_result(|| {
         // SAFETY: on reconfigure `fc->root` is the mounted root dentry, whose
         // super block is a live `T` super block with `s_fs_info` set.
-        let sb = unsafe { (*(*fc).root).d_sb };
-        // SAFETY: `sb` is live (see above).
-        kernel::error::to_result(unsafe { b::sync_filesystem(sb) })?;
+        let raw = unsafe { (*(*fc).root).d_sb };
+        // SAFETY: see above; `fc` was initialised by our init callback.
+        let (sb, opts) = unsafe { (SuperBlock::<T>::from_raw(raw), fc_options::<T>(fc)) };
+        // SAFETY: `fc` is the live context of this reconfiguration and
+        // `sb` its super block.
+        let read_only = unsafe { b::daxfs_fc_read_only(fc, raw) };
+        // SAFETY: `raw` is live (see above).
+        let changes = read_only != unsafe { b::daxfs_sb_rdonly(raw) };
+        if T::is_shut_down(sb) {
+            // Nothing can be written or synced: ro <-> rw is refused, as
+            // ext4 does; other options may still change.
+            if changes {
+                return Err(EROFS);
+            }
+        } else {
+            // SAFETY: `raw` is live (see above).
+            kernel::error::to_result(unsafe { b::sync_filesystem(raw) })?;
+        }
         if T::HAS_RECONFIGURE {
-            // SAFETY: see above; `fc` was initialised by our init callback.
-            let (sb, opts) = unsafe { (SuperBlock::<T>::from_raw(sb), fc_options::<T>(fc)) };
-            // SAFETY: `fc` is the live context of this reconfiguration and
-            // `sb` its super block.
-            let read_only = unsafe { b::daxfs_fc_read_only(fc, sb.as_raw()) };
             T::reconfigure(sb, opts, read_only)?;
         }
         Ok(0)
@@ -578,9 +589,11 @@ unsafe extern "C" fn shutdown_cb<T: FileSystem>(sb: *mut b::super_block) {
 }
 
 /// `FS_IOC_SHUTDOWN` on any file or directory of `T` (other commands:
-/// `ENOTTY`).  The default flag syncs first, as `syncfs(2)`; `LOGFLUSH`
-/// and `NOLOGFLUSH` shut down at once (a `T` whose every change is
-/// durable when its call returns has no log to flush).
+/// `ENOTTY`).  The default flag freezes the filesystem first, as ext4 and
+/// XFS do (waits for writes and faults in flight, writes back mmap'ed
+/// pages), shuts down, then thaws; `LOGFLUSH` and `NOLOGFLUSH` shut down at
+/// once (a `T` whose every change is durable when its call returns has no
+/// log to flush).  Already shut down: 0 at once.
 pub(crate) unsafe extern "C" fn ioctl_cb<T: FileSystem>(file: *mut b::file, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: the VFS passes an open file; the helper checks the command,
     // CAP_SYS_ADMIN and copies the flags from user memory.
@@ -590,9 +603,14 @@ pub(crate) unsafe extern "C" fn ioctl_cb<T: FileSystem>(file: *mut b::file, cmd:
     }
     // SAFETY: an open file of ours pins its inode and the super block.
     let sb = unsafe { SuperBlock::<T>::from_raw((*b::daxfs_file_inode(file)).i_sb) };
-    if flags as u32 == b::FS_SHUTDOWN_FLAGS_DEFAULT {
-        // SAFETY: as above; takes s_umount shared, as syncfs(2).
-        let r = unsafe { b::daxfs_sync_sb(sb.as_raw()) };
+    if T::is_shut_down(sb) {
+        return 0;
+    }
+    let freeze = flags as u32 == b::FS_SHUTDOWN_FLAGS_DEFAULT;
+    if freeze {
+        // SAFETY: as above; no lock of ours is held (freezing takes
+        // s_umount and waits for writers, as bdev_freeze does for ext4).
+        let r = unsafe { b::daxfs_bdev_freeze(sb.as_raw()) };
         if r < 0 {
             return r as c_long;
         }
@@ -600,6 +618,24 @@ pub(crate) unsafe extern "C" fn ioctl_cb<T: FileSystem>(file: *mut b::file, cmd:
     if T::shutdown(sb) {
         pr_warn!("{:?}: shut down by FS_IOC_SHUTDOWN (flags {}): changes and data I/O fail with EIO until unmount\n", sb.id(), flags);
     }
+    if freeze {
+        // SAFETY: frozen above.
+        unsafe { b::daxfs_bdev_thaw(sb.as_raw()) };
+    }
+    0
+}
+
+/// `->sync_fs` (syncfs(2), sync(2), unmount): `EIO` once shut down, as on
+/// ext4; otherwise orders earlier non-temporal stores (metadata is already
+/// durable: every transaction was when it returned).
+unsafe extern "C" fn sync_fs_cb<T: FileSystem>(sb: *mut b::super_block, _wait: c_int) -> c_int {
+    // SAFETY: the VFS passes a mounted super block of `T` (s_umount held).
+    let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+    if T::is_shut_down(sb) {
+        return EIO.to_errno();
+    }
+    // SAFETY: a CPU store fence, no preconditions.
+    unsafe { b::daxfs_pmem_fence() };
     0
 }
 

@@ -8,7 +8,7 @@
 
 use super::bindings as b;
 use super::file;
-use super::fs::{FileSystem, NewEntry, Rename};
+use super::fs::{FileSystem, NewEntry, Rename, SuperBlock};
 use super::inode::{dentry_name, DirEmitter, Inode, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use core::{ffi::c_int, marker::PhantomData, ptr};
 use kernel::{error::from_result, prelude::*, sync::aref::ARef};
@@ -62,6 +62,7 @@ impl<T: FileSystem> Tables<T> {
         }
         o.fsync = Some(b::noop_fsync);
         if T::HAS_SHUTDOWN {
+            o.fsync = Some(dir_fsync_cb::<T>);
             o.unlocked_ioctl = Some(super::fs::ioctl_cb::<T>);
             o.compat_ioctl = Some(b::compat_ptr_ioctl);
         }
@@ -390,6 +391,19 @@ unsafe extern "C" fn getattr_cb<T: FileSystem>(
         }
     }
     0
+}
+
+/// Directory `fsync`: every change was durable when it returned, so
+/// nothing to do, except `EIO` once shut down (as ext4).
+unsafe extern "C" fn dir_fsync_cb<T: FileSystem>(file: *mut b::file, _start: i64, _end: i64, _datasync: c_int) -> c_int {
+    // SAFETY: the VFS passes an open directory of ours, which pins the
+    // inode and its super block.
+    let sb = unsafe { SuperBlock::<T>::from_raw((*b::daxfs_file_inode(file)).i_sb) };
+    if T::is_shut_down(sb) {
+        EIO.to_errno()
+    } else {
+        0
+    }
 }
 
 unsafe extern "C" fn fileattr_get_cb(_dentry: *mut b::dentry, fa: *mut b::file_kattr) -> c_int {

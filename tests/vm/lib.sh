@@ -46,6 +46,11 @@ dmesg_since() {
   dmesg | tail -n +"$((DMESG_MARK + 1))" | grep -qE "$1" || die "kernel log lacks /$1/; got: $(dmesg | tail -n +"$((DMESG_MARK + 1))" | tail -5)"
 }
 
+# meta_sum [dev]: checksum of the first 64 MiB of the device (superblock,
+# state block, journal, bitmaps, inode table of a 2 GiB fs), read with
+# O_DIRECT so that it sees what DAX stored even while mounted.
+meta_sum() { dd if="${1:-$DEV}" bs=1M count=64 iflag=direct status=none | md5sum; }
+
 # write_bytes DEV OFFSET STRING: overwrite bytes on a device, bypassing caches.
 write_bytes() {
   printf '%s' "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc,fsync status=none

@@ -44,9 +44,11 @@ mount_dax
 echo more >"$MNT/more"
 mount -o remount,ro "$MNT"
 fsck_clean
+ro_sum=$(meta_sum)
 expect_fail touch "$MNT/y"
 assert_eq "$(md5sum <"$MNT/after-rw")" "$sum" "data written after remount,rw"
 umount "$MNT"
+assert_eq "$(meta_sum)" "$ro_sum" "metadata written after remount,ro"
 fsck_clean
 mount_dax
 umount "$MNT"

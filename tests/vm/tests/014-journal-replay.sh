@@ -32,22 +32,28 @@ done
 # refused with a message (the replay would write through DAX behind the
 # read-only flag), and replayed once the device is writable again.
 mkfs_dev; unload_module; insmod "$KO"
+trap 'blockdev --setrw "$DEV"' EXIT
+before=$(meta_sum)
 blockdev --setro "$DEV"
-mount_dax || { blockdev --setrw "$DEV"; die "clean fs on a read-only device did not mount"; }
-grep " $MNT " /proc/mounts | grep -q ' ro,' || { blockdev --setrw "$DEV"; die "mount on a read-only device is not read-only"; }
+mount_dax || die "clean fs on a read-only device did not mount"
+grep " $MNT " /proc/mounts | grep -q ' ro,' || die "mount on a read-only device is not read-only"
+ls -R "$MNT" >/dev/null
 umount "$MNT"
 blockdev --setrw "$DEV"
+assert_eq "$(meta_sum)" "$before" "metadata after a mount on a read-only device"
 rmmod dax_fs; insmod "$KO" crash_after_commit=2
 mount_dax
 $T sys mkdir "$MNT/acked" || die "mkdir before the simulated power failure"
 umount "$MNT" || true
 rmmod dax_fs; insmod "$KO"
+before=$(meta_sum)
 blockdev --setro "$DEV"
 dmesg_mark
 rc=0; mount_dax 2>/dev/null || rc=$?
 blockdev --setrw "$DEV"
 [ $rc != 0 ] || die "a journal needing replay was mounted on a read-only device"
 dmesg_since 'needs replaying but the device is read-only'
+assert_eq "$(meta_sum)" "$before" "metadata after the refused mount (nothing replayed)"
 dmesg_mark
 mount_dax
 dmesg_since 'journal: replayed'

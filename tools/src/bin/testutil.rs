@@ -171,6 +171,10 @@ enum Op {
     Fsync {
         path: PathBuf,
     },
+    /// syncfs(open(PATH, O_RDONLY)).
+    Syncfs {
+        path: PathBuf,
+    },
 }
 
 /// FS_IOC_SHUTDOWN = _IOR('X', 125, __u32) (include/uapi/linux/fs.h).
@@ -350,6 +354,10 @@ fn sys(op: &Op) -> Res {
             Op::Fsync { path } => {
                 let f = open(path, O_RDONLY, 0)?;
                 libc::fsync(f.as_raw_fd())
+            }
+            Op::Syncfs { path } => {
+                let f = open(path, O_RDONLY, 0)?;
+                libc::syncfs(f.as_raw_fd())
             }
         }
     };

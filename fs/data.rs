@@ -113,8 +113,9 @@ fn goal(exts: &[Extent], prev: Option<usize>, lblk: u64) -> Option<u64> {
 /// `iomap_begin`: what backs the file at `pos`, allocating (or converting
 /// unwritten blocks) for writes.
 pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> Result<Mapping> {
+    let info = inode.super_block().info();
     // After a shutdown no data moves (reads, writes, faults, as XFS/ext4).
-    if inode.super_block().info().store.is_shut_down() {
+    if info.store.is_shut_down() {
         return Err(EIO);
     }
     let first = pos / BS;
@@ -141,7 +142,6 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
     if req.nowait {
         return Err(EAGAIN);
     }
-    let info = inode.super_block().info();
     if info.read_only() {
         return Err(EROFS);
     }

@@ -233,9 +233,6 @@ pub(crate) fn sync_from_vfs(inode: &DInode, d: &mut format::Inode) {
 /// time changes made through the VFS).
 pub(crate) fn write_inode(inode: &DInode) -> Result {
     let store = &inode.super_block().info().store;
-    if store.is_shut_down() {
-        return Err(EIO);
-    }
     let mut tx = store.begin();
     let mut st = inode.data().state.lock();
     let mut d = st.disk;

@@ -18,7 +18,8 @@ use crate::format::{self, Extent, MAX_FILE_BLOCKS};
 use crate::inode::{self, copy_vec, DInode, IState};
 use crate::kfs::file::Falloc;
 use crate::kfs::iomap::{Kind, Mapping, Purpose, Request};
-use crate::meta::Tx;
+use crate::meta::{Tx, STEP_BLOCKS, STEP_EXTENTS};
+use crate::orphan;
 use kernel::prelude::*;
 
 const BS: u64 = format::BLOCK_SIZE as u64;
@@ -26,7 +27,7 @@ const BS: u64 = format::BLOCK_SIZE as u64;
 const PMD_BLOCKS: u64 = format::DATA_ALIGN_BLOCKS;
 
 /// The extent list of an inode, as `fs/extents.rs` edits it.
-pub(crate) struct Exts(pub(crate) KVec<Extent>);
+pub(crate) struct Exts(pub(crate) KVVec<Extent>);
 
 impl ExtentList for Exts {
     fn exts(&self) -> &[Extent] {
@@ -100,6 +101,7 @@ fn mapping_of(e: &Extent, lblk: u64) -> Mapping {
         length: (u64::from(e.len) - skip) * BS,
         addr: (e.pblk + skip) * BS,
         new: false,
+        converted: false,
     }
 }
 
@@ -134,7 +136,7 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
                 }
             }
             Lookup::Hole { next, .. } if !write => {
-                return Ok(Mapping { kind: Kind::Hole, offset: first * BS, length: (next - first) * BS, addr: 0, new: false });
+                return Ok(Mapping { kind: Kind::Hole, offset: first * BS, length: (next - first) * BS, addr: 0, new: false, converted: false });
             }
             Lookup::Hole { .. } => {}
         }
@@ -156,11 +158,7 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
     // crash they are blocks past EOF, which are freed before the size
     // grows over them (drop_stale).  That halves the pmem traffic of
     // appends and sequential writes.
-    let skip = if req.fault {
-        0..0
-    } else {
-        pos.div_ceil(BS).max(inode.size().div_ceil(BS))..pos.saturating_add(len) / BS
-    };
+    let skip = if req.fault { 0..0 } else { unzeroed(pos, len, inode.size()) };
     let zero = |p: u64, lblk: u64, n: u64| -> Result {
         // Zero around the skipped part (which may be empty).
         let a = skip.start.clamp(lblk, lblk + n);
@@ -176,7 +174,7 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
     let mut out = None;
     change_map(inode, |tx, exts, st| {
         // Look again: another writer or fault may have allocated meanwhile.
-        let (pblk, count) = match extents::lookup(&st.extents, first) {
+        let (pblk, count, converted) = match extents::lookup(&st.extents, first) {
             Lookup::Mapped { index } => {
                 let e = st.extents[index];
                 if !e.unwritten {
@@ -187,7 +185,7 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
                 let p = e.pblk + (first - u64::from(e.lblk));
                 zero(p, first, stop - first)?;
                 extents::set_written(exts, first, stop).map_err(edit_err)?;
-                (p, stop - first)
+                (p, stop - first, true)
             }
             Lookup::Hole { next, prev } => {
                 let want = end.min(next).max(first + 1) - first;
@@ -195,28 +193,49 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
                 zero(p, first, n)?;
                 let e = Extent { lblk: first as u32, len: n as u32, pblk: p, unwritten: false };
                 extents::insert(exts, e).map_err(edit_err)?;
-                (p, n)
+                (p, n, false)
             }
         };
         // The zeroes are durable before the commit makes the blocks
         // reachable (the commit starts with a fence).
-        out = Some(Mapping { kind: Kind::Mapped, offset: first * BS, length: count * BS, addr: pblk * BS, new: true });
+        out = Some(Mapping {
+            kind: Kind::Mapped,
+            offset: first * BS,
+            length: count * BS,
+            addr: pblk * BS,
+            new: true,
+            converted,
+        });
         Ok(Edit::Changed)
     })?;
     out.ok_or(EIO)
 }
 
+/// File blocks of a `write(2)` of `pos..pos+len` (not a fault) that
+/// `iomap_begin` does not zero when it allocates or converts them: those
+/// past EOF that the copy overwrites entirely (see there).
+fn unzeroed(pos: u64, len: u64, size: u64) -> core::ops::Range<u64> {
+    pos.div_ceil(BS).max(size.div_ceil(BS))..pos.saturating_add(len) / BS
+}
+
 /// `iomap_end` of writes: a short write leaves fresh blocks past EOF that
-/// nothing uses; free them (nothing can map them: faults stop at EOF).
-/// The block it stopped in may not have been zeroed (see `iomap_begin`):
-/// zero its rest, which lies past the new EOF but would show through an
-/// mmap of the last page.
+/// nothing uses; free them, or give converted preallocated blocks back to
+/// unwritten (nothing can map them: faults stop at EOF).  The block it
+/// stopped in may not have been zeroed (see `unzeroed`): zero its rest,
+/// which lies past the new EOF but would show through an mmap of the last
+/// page.  A block that was zeroed is left alone: inside EOF a racing mmap
+/// store may have written there.
 pub(crate) fn iomap_end(inode: &DInode, pos: u64, len: u64, written: u64, map: &Mapping) -> Result {
     if !map.new || map.kind != Kind::Mapped {
         return Ok(());
     }
     let stop = pos + written;
-    if written < len && stop % BS != 0 && stop >= map.offset && stop < map.offset + map.length {
+    if written < len
+        && stop % BS != 0
+        && stop >= map.offset
+        && stop < map.offset + map.length
+        && unzeroed(pos, len, inode.size()).contains(&(stop / BS))
+    {
         let dev = &inode.super_block().info().store.dev;
         dev.zero(map.addr + (stop - map.offset), BS - stop % BS)?;
         dev.fence();
@@ -229,7 +248,11 @@ pub(crate) fn iomap_end(inode: &DInode, pos: u64, len: u64, written: u64, map: &
         return Ok(());
     }
     change_map(inode, |tx, exts, _| {
-        remove_blocks(tx, exts, from, to)?;
+        if map.converted {
+            extents::set_unwritten(exts, from, to).map_err(edit_err)?;
+        } else {
+            remove_blocks(tx, exts, from, to)?;
+        }
         Ok(Edit::Changed)
     })
 }
@@ -254,23 +277,88 @@ fn stale_extent(exts: &[Extent], eof: u64) -> Option<Extent> {
 /// write's allocation and its size update, or a failed trim, leaves them.
 /// Before the size grows over them they are freed (unwritten
 /// preallocations stay), so they can never show through.  Unmapped at
-/// this point: nothing maps a file past EOF.
+/// this point: nothing maps a file past EOF.  One bounded piece (the end
+/// of the last stale extent) per call.
 fn remove_stale(tx: &mut Tx<'_>, exts: &mut Exts, old_size: u64) -> Result<Edit> {
     let eof = old_size.div_ceil(BS);
-    let mut edit = Edit::Unchanged;
-    while let Some(e) = stale_extent(&exts.0, eof) {
-        remove_blocks(tx, exts, u64::from(e.lblk).max(eof), e.end())?;
-        edit = Edit::Changed;
-    }
-    Ok(edit)
+    let Some(e) = stale_extent(&exts.0, eof) else {
+        return Ok(Edit::Unchanged);
+    };
+    let end = e.end();
+    remove_blocks(tx, exts, u64::from(e.lblk).max(eof).max(end.saturating_sub(STEP_BLOCKS)), end)?;
+    Ok(Edit::Changed)
 }
 
-/// Frees stale written blocks past `old_size` (see `remove_stale`).
+/// Frees stale written blocks past `old_size` (see `remove_stale`), one
+/// bounded transaction at a time.
 pub(crate) fn drop_stale(inode: &DInode, old_size: u64) -> Result {
-    if stale_extent(&inode.data().state.lock().extents, old_size.div_ceil(BS)).is_none() {
-        return Ok(());
+    while stale_extent(&inode.data().state.lock().extents, old_size.div_ceil(BS)).is_some() {
+        change_map(inode, |tx, exts, _| remove_stale(tx, exts, old_size))?;
     }
-    change_map(inode, |tx, exts, _| remove_stale(tx, exts, old_size))
+    Ok(())
+}
+
+/// Where the last bounded piece of removing file blocks `from..to` starts:
+/// removing `start..to` frees at most `STEP_BLOCKS` blocks of at most
+/// `STEP_EXTENTS` extents.  `from` when all of it fits one transaction.
+fn step_start(exts: &[Extent], from: u64, to: u64) -> u64 {
+    let (mut blocks, mut n) = (0u64, 0usize);
+    let last = exts.partition_point(|e| u64::from(e.lblk) < to);
+    for e in exts[..last].iter().rev() {
+        let end = e.end().min(to);
+        if end <= from {
+            break;
+        }
+        if n == STEP_EXTENTS {
+            return end;
+        }
+        let len = end - u64::from(e.lblk).max(from);
+        let room = STEP_BLOCKS - blocks;
+        if len > room {
+            return end - room;
+        }
+        blocks += len;
+        n += 1;
+    }
+    from
+}
+
+/// Frees file blocks `from..to` one bounded transaction at a time, from
+/// the end, until what is left of the range fits one transaction (which
+/// the caller commits with whatever else must change atomically with it).
+fn remove_tail_steps(inode: &DInode, from: u64, to: u64) -> Result {
+    let mut to = to;
+    loop {
+        let mut cut = from;
+        change_map(inode, |tx, exts, _| {
+            cut = step_start(&exts.0, from, to);
+            if cut <= from {
+                return Ok(Edit::Unchanged);
+            }
+            remove_blocks(tx, exts, cut, to)?;
+            Ok(Edit::Changed)
+        })?;
+        if cut <= from {
+            return Ok(());
+        }
+        to = cut;
+    }
+}
+
+/// Frees file blocks `from..to`, in as many bounded transactions as needed.
+fn remove_range(inode: &DInode, from: u64, to: u64) -> Result {
+    remove_tail_steps(inode, from, to)?;
+    change_map(inode, |tx, exts, _| {
+        remove_blocks(tx, exts, from, to)?;
+        Ok(Edit::Changed)
+    })
+}
+
+/// Before eviction frees an unlinked inode in one transaction: frees all
+/// but the last bounded piece of its blocks (the inode stays on the orphan
+/// list meanwhile, so mount finishes the job after a crash).
+pub(crate) fn free_before_evict(inode: &DInode) -> Result {
+    remove_tail_steps(inode, 0, MAX_FILE_BLOCKS)
 }
 
 /// Persists a size grown by a write.
@@ -289,16 +377,72 @@ pub(crate) fn write_size(inode: &DInode, size: u64) -> Result {
 
 /// Truncate (i_size is already `size`, nothing maps past it): frees every
 /// block past the new end, including preallocated ones; growing frees
-/// stale written blocks past the old end.
+/// stale written blocks past the old end.  The size is persisted by the
+/// first transaction; when that fails, nothing changed and `i_size` is
+/// restored.  A shrink that frees more than one transaction can puts a
+/// linked inode on the orphan list in that first transaction and takes it
+/// off with the last, so a crash in between leaves mount to finish it (an
+/// unlinked one is there already).
 pub(crate) fn set_size(inode: &DInode, size: u64) -> Result {
-    change_map(inode, |tx, exts, st| {
-        if size < st.disk.size {
-            remove_blocks(tx, exts, size.div_ceil(BS), MAX_FILE_BLOCKS)?;
-        } else {
-            remove_stale(tx, exts, st.disk.size)?;
+    let old = inode.data().state.lock().disk.size;
+    let from = size.div_ceil(BS);
+    let (mut more, mut on_list) = (false, false);
+    let first = (|| {
+        if size >= old {
+            drop_stale(inode, old)?;
         }
-        Ok(Edit::Resized(size))
-    })
+        change_map(inode, |tx, exts, st| {
+            if size < st.disk.size {
+                more = step_start(&exts.0, from, MAX_FILE_BLOCKS) > from;
+                if !more {
+                    remove_blocks(tx, exts, from, MAX_FILE_BLOCKS)?;
+                } else if st.disk.nlink != 0 {
+                    orphan::add(tx, inode.ino(), &st.disk)?;
+                    on_list = true;
+                }
+            }
+            Ok(Edit::Resized(size))
+        })
+    })();
+    if let Err(e) = first {
+        inode.set_size(old);
+        return Err(e);
+    }
+    if !more {
+        return Ok(());
+    }
+    finish_truncate(inode, on_list)
+}
+
+/// Frees every block past the block holding EOF (the persisted size), in
+/// bounded transactions; `on_list`: the inode is on the orphan list for
+/// this truncate (nlink > 0) and leaves it with the last one.  If that
+/// fails the filesystem shuts down: the inode must not stay on the list
+/// in DRAM while a later unlink could add it again; the next mount
+/// finishes the truncate.
+pub(crate) fn finish_truncate(inode: &DInode, on_list: bool) -> Result {
+    let from = inode.data().state.lock().disk.size.div_ceil(BS);
+    let r = remove_tail_steps(inode, from, MAX_FILE_BLOCKS).and_then(|()| {
+        change_map(inode, |tx, exts, st| {
+            remove_blocks(tx, exts, from, MAX_FILE_BLOCKS)?;
+            if on_list {
+                orphan::remove(tx, inode.ino(), &st.disk)?;
+            }
+            Ok(Edit::Changed)
+        })
+    });
+    if let Err(e) = r {
+        if on_list && inode.super_block().info().store.shut_down() {
+            pr_err!(
+                "{:?}: cannot finish truncating inode {} ({:?}): shut down; the next mount finishes it\n",
+                inode.super_block().id(),
+                inode.ino(),
+                e
+            );
+        }
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Maps every hole of file blocks `from..to` with fresh unwritten blocks,
@@ -352,6 +496,10 @@ pub(crate) fn fallocate(inode: &DInode, op: Falloc, off: u64, len: u64) -> Resul
             }
             if !keep_size && end > size {
                 drop_stale(inode, size)?;
+                // The tail of the old last block may hold bytes written
+                // through mmap past EOF: zeroes once inside the file (as
+                // write and truncate do).
+                inode.dax_zero_range(size, end.min(size.next_multiple_of(BS)) - size)?;
             }
             if matches!(op, Falloc::Allocate { .. }) {
                 allocate_unwritten(inode, off / BS, end.div_ceil(BS))?;
@@ -382,6 +530,11 @@ pub(crate) fn fallocate(inode: &DInode, op: Falloc, off: u64, len: u64) -> Resul
                 size.checked_add(len).filter(|s| *s <= max).ok_or(EFBIG)?
             };
             let (from, blocks) = (off / BS, len / BS);
+            if op == Falloc::CollapseRange {
+                // Freed in bounded steps first (a crash in between leaves
+                // the range punched, not collapsed, as on ext4).
+                remove_range(inode, from, from + blocks)?;
+            }
             change_map(inode, |tx, exts, _| {
                 if op == Falloc::CollapseRange {
                     remove_blocks(tx, exts, from, from + blocks)?;
@@ -416,8 +569,5 @@ fn punch(inode: &DInode, off: u64, end: u64) -> Result {
     if a == z {
         return Ok(());
     }
-    change_map(inode, |tx, exts, _| {
-        remove_blocks(tx, exts, a, z)?;
-        Ok(Edit::Changed)
-    })
+    remove_range(inode, a, z)
 }

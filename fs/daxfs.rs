@@ -20,6 +20,7 @@ mod dir;
 mod inode;
 mod meta;
 mod namei;
+mod orphan;
 mod super_block;
 
 use kernel::prelude::*;

@@ -6,6 +6,11 @@
 //! the end of a live one, and a removed entry's space is merged into the
 //! record before it.  So a readdir position (block, offset) stays valid
 //! across concurrent changes.
+//!
+//! The index has the name hashes (lookup) and, per block, the largest free
+//! span a new record can use, in a tree ordered by that span: an insert
+//! finds a block with room (best fit) in O(log n) and reads only that block,
+//! whatever the size of the directory.
 #![forbid(unsafe_code)]
 
 use crate::kfs::mem;
@@ -24,12 +29,40 @@ fn slot(lblk: u64, offset: usize) -> u64 {
     lblk * BS + offset as u64
 }
 
-fn key(hash: u32, slot: u64) -> u64 {
-    (u64::from(hash) << 32) | (slot >> 3)
+/// Name index key: the name hash above the record's slot (any slot of a
+/// directory of up to 2^32 blocks).
+fn key(hash: u32, slot: u64) -> u128 {
+    (u128::from(hash) << 64) | u128::from(slot)
 }
 
-fn key_slot(key: u64) -> u64 {
-    (key & 0xffff_ffff) << 3
+fn key_hash(key: u128) -> u32 {
+    (key >> 64) as u32
+}
+
+fn key_slot(key: u128) -> u64 {
+    key as u64
+}
+
+/// Free space index key: a block's largest free span above its number.
+fn room_key(gap: u16, lblk: u64) -> u64 {
+    (u64::from(gap) << 48) | (lblk & LBLK_MASK)
+}
+
+const LBLK_MASK: u64 = (1 << 48) - 1;
+
+/// The smallest record: blocks with less free space are not in `room`.
+const MIN_REC: usize = format::DIR_REC_HEADER + 8;
+
+/// The largest free span a new record can use in a directory block: the
+/// biggest `rec_len - used` of its records.
+fn block_gap(block: &[u8]) -> core::result::Result<u16, format::DirError> {
+    let mut gap = 0usize;
+    for r in format::dir_records(block) {
+        let r = r?;
+        let used = if r.ino == 0 { 0 } else { format::dir_rec_len(r.name.len()) };
+        gap = gap.max(r.rec_len.saturating_sub(used));
+    }
+    Ok(gap.min(u16::MAX as usize) as u16)
 }
 
 /// A directory entry found by [`DirIndex::lookup`].
@@ -42,17 +75,33 @@ pub(crate) struct Found {
 /// The DRAM index of one directory (behind the directory's `dir` mutex).
 pub(crate) struct DirIndex {
     built: bool,
-    /// `hash << 32 | slot / 8` of every live record.
-    names: RBTree<u64, ()>,
+    /// `key(hash, slot)` of every live record.
+    names: RBTree<u128, ()>,
     /// Live records.
     count: u64,
+    /// Per directory block, its largest free span (`block_gap`).
+    gaps: KVVec<u16>,
+    /// `room_key` of every block whose free span can hold a record.
+    room: RBTree<u64, ()>,
 }
 
 /// An index change prepared before a commit and applied after it (so the
 /// index never disagrees with pmem, and applying cannot fail).
-pub(crate) enum Change {
-    Add(RBTreeNodeReservation<u64, ()>, u64),
-    Remove(u64),
+pub(crate) struct Change {
+    name: NameChange,
+    room: RoomChange,
+}
+
+enum NameChange {
+    Add(RBTreeNodeReservation<u128, ()>, u128),
+    Remove(u128),
+}
+
+/// Block `lblk` now has free span `gap` (`lblk` may be a new last block).
+struct RoomChange {
+    lblk: u64,
+    gap: u16,
+    node: RBTreeNodeReservation<u64, ()>,
 }
 
 fn corrupt(dir: &DInode, what: &str) -> Error {
@@ -62,7 +111,7 @@ fn corrupt(dir: &DInode, what: &str) -> Error {
 
 impl DirIndex {
     pub(crate) fn new() -> Self {
-        DirIndex { built: false, names: RBTree::new(), count: 0 }
+        DirIndex { built: false, names: RBTree::new(), count: 0, gaps: KVVec::new(), room: RBTree::new() }
     }
 
     /// Whether the directory has no entries.
@@ -77,6 +126,8 @@ impl DirIndex {
         }
         let dev = &dir.super_block().info().store.dev;
         let mut names = RBTree::new();
+        let mut room = RBTree::new();
+        let mut gaps = KVVec::new();
         let mut count = 0;
         let mut block = mem::zeroed_kvec(BS as usize)?;
         let nblocks = dir.size() / BS;
@@ -93,8 +144,15 @@ impl DirIndex {
                     count += 1;
                 }
             }
+            let gap = block_gap(&block).map_err(|e| corrupt(dir, e.describe()))?;
+            gaps.push(gap, GFP_KERNEL)?;
+            if usize::from(gap) >= MIN_REC {
+                room.try_create_and_insert(room_key(gap, lblk), (), GFP_KERNEL)?;
+            }
         }
         self.names = names;
+        self.room = room;
+        self.gaps = gaps;
         self.count = count;
         self.built = true;
         Ok(())
@@ -108,7 +166,7 @@ impl DirIndex {
         let mut cur = self.names.cursor_lower_bound_mut(&key(hash, 0));
         while let Some(c) = cur {
             let (k, _) = c.current();
-            if k >> 32 != u64::from(hash) {
+            if key_hash(*k) != hash {
                 break;
             }
             let s = key_slot(*k);
@@ -130,9 +188,10 @@ impl DirIndex {
         Ok(None)
     }
 
-    /// Logs a new entry `name -> ino` in `tx`.  May grow the directory by a
-    /// block: then `dst`/`extents` (copies of the directory's state) change
-    /// and must be stored after the commit.
+    /// Logs a new entry `name -> ino` in `tx`, in the block with the least
+    /// free space that holds it.  May grow the directory by a block: then
+    /// `dst`/`extents` (copies of the directory's state) change and must be
+    /// stored after the commit.
     pub(crate) fn add(
         &mut self,
         tx: &mut Tx<'_>,
@@ -144,35 +203,40 @@ impl DirIndex {
     ) -> Result<Change> {
         self.build(dir)?;
         let need = format::dir_rec_len(name.len());
+        let hash = format::name_hash(name);
         let reservation = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut block = mem::zeroed_kvec(BS as usize)?;
         let nblocks = dst.disk.size / BS;
-        // First fit, newest blocks first (where free space usually is).
-        for lblk in (0..nblocks).rev() {
+        let best = self.room.cursor_lower_bound_mut(&room_key(need as u16, 0)).map(|c| *c.current().0 & LBLK_MASK);
+        if let Some(lblk) = best.filter(|l| *l < nblocks) {
             let pblk = inode::map_block(&dst.extents, lblk).ok_or_else(|| corrupt(dir, "hole in directory"))?;
             tx.read(pblk * BS, &mut block)?;
             let mut fit = None;
             for r in format::dir_records(&block) {
                 let r = r.map_err(|e| corrupt(dir, e.describe()))?;
                 let used = if r.ino == 0 { 0 } else { format::dir_rec_len(r.name.len()) };
-                if r.rec_len - used >= need {
+                if r.rec_len.saturating_sub(used) >= need {
                     fit = Some((r.offset, r.rec_len, used));
                     break;
                 }
             }
-            if let Some((off, rec_len, used)) = fit {
-                let at = off + used;
-                if used > 0 {
-                    // Shrink the live record to its name, take its slack.
-                    block[off + 8..off + 10].copy_from_slice(&(used as u16).to_le_bytes());
-                }
-                format::encode_dir_record(&mut block[at..], ino, rec_len - used, dtype, name)
-                    .map_err(|_| EINVAL)?;
-                tx.write(pblk * BS + off as u64, &block[off..at + need])?;
-                return Ok(Change::Add(reservation, key(format::name_hash(name), slot(lblk, at))));
+            let (off, rec_len, used) = fit.ok_or_else(|| corrupt(dir, "free space index out of date"))?;
+            let at = off + used;
+            if used > 0 {
+                // Shrink the live record to its name, take its slack.
+                block[off + 8..off + 10].copy_from_slice(&(used as u16).to_le_bytes());
             }
+            format::encode_dir_record(&mut block[at..], ino, rec_len - used, dtype, name).map_err(|_| EINVAL)?;
+            tx.write(pblk * BS + off as u64, &block[off..at + need])?;
+            let gap = block_gap(&block).map_err(|e| corrupt(dir, e.describe()))?;
+            return Ok(Change {
+                name: NameChange::Add(reservation, key(hash, slot(lblk, at))),
+                room: RoomChange { lblk, gap, node },
+            });
         }
         // No room: a new block at the end of the directory.
+        self.gaps.reserve(1, GFP_KERNEL)?;
         let pblk = tx.alloc_block()?;
         format::init_dir_block(&mut block).map_err(|_| EINVAL)?;
         format::encode_dir_record(&mut block, ino, BS as usize, dtype, name).map_err(|_| EINVAL)?;
@@ -180,14 +244,19 @@ impl DirIndex {
         inode::push_block(&mut dst.extents, nblocks, pblk)?;
         let ino_dir = dir.ino();
         inode::log_extents(tx, ino_dir, &mut dst.disk, &dst.extents, None, &mut dst.chain)?;
-        dst.disk.size += BS;
-        dst.disk.blocks += 1;
-        Ok(Change::Add(reservation, key(format::name_hash(name), slot(nblocks, 0))))
+        dst.disk.size = dst.disk.size.checked_add(BS).ok_or_else(|| corrupt(dir, "directory size overflows"))?;
+        dst.disk.blocks = dst.disk.blocks.checked_add(1).ok_or_else(|| corrupt(dir, "block count overflows"))?;
+        Ok(Change {
+            name: NameChange::Add(reservation, key(hash, slot(nblocks, 0))),
+            room: RoomChange { lblk: nblocks, gap: (BS as usize - need) as u16, node },
+        })
     }
 
     /// Logs the removal of the record at `s` (found by `lookup`).
     pub(crate) fn remove(&mut self, tx: &mut Tx<'_>, dir: &DInode, dst: &IState, s: u64, name: &[u8]) -> Result<Change> {
-        let pblk = inode::map_block(&dst.extents, s / BS).ok_or_else(|| corrupt(dir, "entry past the end"))?;
+        let lblk = s / BS;
+        let pblk = inode::map_block(&dst.extents, lblk).ok_or_else(|| corrupt(dir, "entry past the end"))?;
+        let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut block = mem::zeroed_kvec(BS as usize)?;
         tx.read(pblk * BS, &mut block)?;
         let off = (s % BS) as usize;
@@ -206,7 +275,8 @@ impl DirIndex {
             Some(p) => {
                 // Merge into the previous record.
                 let plen = u16::from_le_bytes([block[p + 8], block[p + 9]]) as usize + rec_len;
-                tx.write(pblk * BS + p as u64 + 8, &(plen as u16).to_le_bytes())?;
+                block[p + 8..p + 10].copy_from_slice(&(plen as u16).to_le_bytes());
+                tx.write(pblk * BS + p as u64 + 8, &block[p + 8..p + 10])?;
             }
             None => {
                 // First record of the block: make it unused.
@@ -214,10 +284,13 @@ impl DirIndex {
                 // rec_len against its buffer, hence the full-length one).
                 let mut hdr = mem::zeroed_kvec(rec_len)?;
                 format::encode_dir_record(&mut hdr, 0, rec_len, format::DT_UNKNOWN, &[]).map_err(|_| EINVAL)?;
-                tx.write(pblk * BS + off as u64, &hdr[..format::DIR_REC_HEADER])?;
+                let h = &hdr[..format::DIR_REC_HEADER];
+                block[off..off + format::DIR_REC_HEADER].copy_from_slice(h);
+                tx.write(pblk * BS + off as u64, h)?;
             }
         }
-        Ok(Change::Remove(key(format::name_hash(name), s)))
+        let gap = block_gap(&block).map_err(|e| corrupt(dir, e.describe()))?;
+        Ok(Change { name: NameChange::Remove(key(format::name_hash(name), s)), room: RoomChange { lblk, gap, node } })
     }
 
     /// Logs a change of the inode an existing record points to (rename over
@@ -231,16 +304,32 @@ impl DirIndex {
 
     /// Applies a committed change to the index.
     pub(crate) fn apply(&mut self, c: Change) {
-        match c {
-            Change::Add(res, k) => {
+        match c.name {
+            NameChange::Add(res, k) => {
                 self.names.insert(res.into_node(k, ()));
                 self.count += 1;
             }
-            Change::Remove(k) => {
+            NameChange::Remove(k) => {
                 if self.names.remove(&k).is_some() {
                     self.count -= 1;
                 }
             }
+        }
+        let r = c.room;
+        let i = r.lblk as usize;
+        match self.gaps.get(i).copied() {
+            Some(old) => {
+                self.room.remove(&room_key(old, r.lblk));
+                self.gaps[i] = r.gap;
+            }
+            // A new last block (`add` reserved the room for it).
+            None if i == self.gaps.len() && self.gaps.push_within_capacity(r.gap).is_ok() => {}
+            // Cannot happen; without its gap the block is just not offered
+            // for new entries.
+            None => return,
+        }
+        if usize::from(r.gap) >= MIN_REC {
+            self.room.insert(r.node.into_node(room_key(r.gap, r.lblk), ()));
         }
     }
 }
@@ -290,6 +379,11 @@ pub(crate) fn readdir(dir: &DInode, emit: &mut crate::kfs::inode::DirEmitter) ->
             // Past this entry (positions need not be record starts).
             emit.set_pos(pos as i64 + 1);
         }
-        emit.set_pos(DirPos::Record { lblk: (lblk + 1) as u32, offset: 0 }.encode() as i64);
+        // A directory never has 2^32 blocks (file blocks are u32); a size
+        // that says so must not wrap the position back to the start.
+        let Ok(next) = u32::try_from(lblk + 1) else {
+            return Ok(());
+        };
+        emit.set_pos(DirPos::Record { lblk: next, offset: 0 }.encode() as i64);
     }
 }

@@ -147,6 +147,17 @@ pub fn remove<L: ExtentList + ?Sized>(
 /// Marks file blocks `start..end` (all mapped) written, splitting unwritten
 /// extents at the edges; returns how many blocks changed state.
 pub fn set_written<L: ExtentList + ?Sized>(l: &mut L, start: u64, end: u64) -> Result<u64, EditError> {
+    set_state(l, start, end, false)
+}
+
+/// Marks file blocks `start..end` (all mapped) unwritten again (a short
+/// write gives back the preallocated blocks it converted but did not
+/// fill); returns how many blocks changed state.
+pub fn set_unwritten<L: ExtentList + ?Sized>(l: &mut L, start: u64, end: u64) -> Result<u64, EditError> {
+    set_state(l, start, end, true)
+}
+
+fn set_state<L: ExtentList + ?Sized>(l: &mut L, start: u64, end: u64, unwritten: bool) -> Result<u64, EditError> {
     let mut changed = 0;
     let mut pos = start;
     while pos < end {
@@ -156,11 +167,11 @@ pub fn set_written<L: ExtentList + ?Sized>(l: &mut L, start: u64, end: u64) -> R
         };
         let e = l.exts()[index];
         let stop = end.min(e.end());
-        if e.unwritten {
+        if e.unwritten != unwritten {
             split_at(l, pos)?;
             split_at(l, stop)?;
             let i = l.exts().partition_point(|x| u64::from(x.lblk) < pos);
-            l.exts_mut()[i].unwritten = false;
+            l.exts_mut()[i].unwritten = unwritten;
             changed += stop - pos;
             merge_around(l, i);
         }

@@ -21,9 +21,10 @@ pub(crate) struct IState {
     /// The on-disk inode, as last written.
     pub(crate) disk: format::Inode,
     /// Every extent, sorted by `lblk` (inline ones first, then the chain).
-    pub(crate) extents: KVec<Extent>,
+    /// (vmalloc'ed when large: a fragmented file has millions.)
+    pub(crate) extents: KVVec<Extent>,
     /// The overflow extent blocks in chain order.
-    pub(crate) chain: KVec<u64>,
+    pub(crate) chain: KVVec<u64>,
 }
 
 /// Per-inode data of daxfs (`T::InodeData`).
@@ -91,12 +92,17 @@ fn corrupt(sb: &SuperBlock<DaxFs>, ino: u64, what: &str) -> Error {
 }
 
 /// Reads the extents of `d` (inline, then the overflow chain).
-fn read_extents(sb: &SuperBlock<DaxFs>, ino: u64, d: &format::Inode) -> Result<(KVec<Extent>, KVec<u64>)> {
+fn read_extents(sb: &SuperBlock<DaxFs>, ino: u64, d: &format::Inode) -> Result<(KVVec<Extent>, KVVec<u64>)> {
     let info = sb.info();
     let geo = &info.store.geo;
-    let mut extents = KVec::new();
-    let mut chain = KVec::new();
+    let mut extents = KVVec::new();
+    let mut chain = KVVec::new();
     let total = d.nextents as usize;
+    // Every extent has a block of its own: a count beyond the data area
+    // is corruption, not a reason to allocate gigabytes.
+    if total as u64 > geo.data_blocks() {
+        return Err(corrupt(sb, ino, "extent count larger than the device"));
+    }
     for i in 0..d.inline_count().min(total) {
         let e = d
             .inline_extent(i)
@@ -170,17 +176,12 @@ pub(crate) fn iget(sb: &SuperBlock<DaxFs>, ino: u64) -> Result<ARef<DInode>> {
         link.push(0, GFP_KERNEL)?;
     }
     let p = params(&d);
-    new.init(
-        &p,
-        kernel::try_pin_init!(DaxInode {
-            state <- new_mutex!(IState { disk: d, extents, chain }),
-            dir <- new_mutex!(DirIndex::new()),
-            link,
-        }),
-    )
+    new.init(&p, new_data_with(IState { disk: d, extents, chain }, link))
 }
 
-/// The data for a brand new inode.
+/// The data of an inode, new or read from pmem: the only place the inode
+/// state and directory index mutexes are initialised, so each is one lock
+/// class (docs/locking.md).
 pub(crate) fn new_data_with(st: IState, link: KVec<u8>) -> impl PinInit<DaxInode, Error> {
     kernel::try_pin_init!(DaxInode {
         state <- new_mutex!(st),
@@ -258,7 +259,7 @@ pub(crate) fn log_extents(
     d: &mut format::Inode,
     extents: &[Extent],
     old: Option<&[Extent]>,
-    chain: &mut KVec<u64>,
+    chain: &mut KVVec<u64>,
 ) -> Result {
     d.inline = [0; format::INLINE_SIZE];
     for (i, e) in extents.iter().take(format::INLINE_EXTENTS).enumerate() {
@@ -283,12 +284,12 @@ pub(crate) fn log_extents(
     while chain.len() < need {
         let b = tx.alloc_block()?;
         chain.push(b, GFP_KERNEL)?;
-        d.blocks += 1;
+        d.blocks = d.blocks.checked_add(1).ok_or(EUCLEAN)?;
     }
     while chain.len() > need {
         if let Some(b) = chain.pop() {
             tx.free_blocks(b, 1)?;
-            d.blocks -= 1;
+            d.blocks = d.blocks.saturating_sub(1);
         }
     }
     let mut block = mem::zeroed_kvec(BS as usize)?;
@@ -311,8 +312,8 @@ pub(crate) fn log_extents(
 }
 
 /// A fallible copy of `v` (for working copies of extent lists and chains).
-pub(crate) fn copy_vec<T: Copy>(v: &[T]) -> Result<KVec<T>> {
-    let mut out = KVec::with_capacity(v.len(), GFP_KERNEL)?;
+pub(crate) fn copy_vec<T: Copy>(v: &[T]) -> Result<KVVec<T>> {
+    let mut out = KVVec::with_capacity(v.len(), GFP_KERNEL)?;
     out.extend_from_slice(v, GFP_KERNEL)?;
     Ok(out)
 }
@@ -326,7 +327,7 @@ pub(crate) fn map_block(extents: &[Extent], lblk: u64) -> Option<u64> {
 
 /// Appends block `pblk` as file block `lblk` (the next one after the last
 /// extent), merging with the last extent when contiguous.
-pub(crate) fn push_block(extents: &mut KVec<Extent>, lblk: u64, pblk: u64) -> Result {
+pub(crate) fn push_block(extents: &mut KVVec<Extent>, lblk: u64, pblk: u64) -> Result {
     if let Some(last) = extents.last_mut() {
         if last.end() == lblk
             && last.pblk + u64::from(last.len) == pblk

@@ -57,13 +57,23 @@ pub(crate) struct Meta {
 /// A transaction's buffers, between transactions.
 #[derive(Default)]
 struct Spare {
-    recs: KVec<u8>,
+    recs: KVVec<u8>,
+    bitbuf: KVec<u8>,
     allocs: KVec<Range>,
     frees: KVec<Range>,
 }
 
-/// Buffers larger than this (a truncate of a huge file) are not kept.
+/// Buffers larger than this are not kept.
 const SPARE_MAX: usize = 64 << 10;
+
+/// Bounded transactions (docs/consistency.md): one transaction allocates
+/// at most this many blocks in one run and frees at most this many (the
+/// callers in fs/data.rs split larger requests), so its bitmap records take
+/// at most 16 KiB of journal however large the operation.
+pub(crate) const STEP_BLOCKS: u64 = 1 << 17;
+/// ... and frees at most this many extents (each may touch its own bitmap
+/// words: 256 * 24 bytes) plus the extent-chain blocks that hold them.
+pub(crate) const STEP_EXTENTS: usize = 256;
 
 /// The mounted device and everything immutable about it.
 pub(crate) struct Store {
@@ -179,6 +189,7 @@ impl Store {
             meta,
             store: self,
             recs: spare.recs,
+            bitbuf: spare.bitbuf,
             allocs: spare.allocs,
             frees: spare.frees,
             state_dirty: false,
@@ -257,8 +268,11 @@ enum Range {
 pub(crate) struct Tx<'a> {
     meta: MutexGuard<'a, Meta>,
     store: &'a Store,
-    /// Encoded journal records, in order.
-    recs: KVec<u8>,
+    /// Encoded journal records, in order (vmalloc'ed when large: a
+    /// transaction may be as large as the journal).
+    recs: KVVec<u8>,
+    /// Scratch space for bitmap words (`log_bits`).
+    bitbuf: KVec<u8>,
     allocs: KVec<Range>,
     frees: KVec<Range>,
     state_dirty: bool,
@@ -339,8 +353,9 @@ impl Tx<'_> {
     /// continuing at `goal` (the device block after the file's previous
     /// run) when that keeps the 2 MiB colour; fs/alloc.rs has the policy
     /// that keeps whole 2 MiB regions for PMD mappings.
+    /// At most [`STEP_BLOCKS`] per call: callers loop for more.
     pub(crate) fn alloc_data(&mut self, goal: Option<u64>, lblk: u64, want: u64) -> Result<(u64, u64)> {
-        self.place(goal, Some(lblk), want)
+        self.place(goal, Some(lblk), want.min(STEP_BLOCKS))
     }
 
     fn place(&mut self, goal: Option<u64>, lblk: Option<u64>, want: u64) -> Result<(u64, u64)> {
@@ -392,27 +407,40 @@ impl Tx<'_> {
     }
 
     /// Logs the pmem bitmap words covering `first..first+count` of the
-    /// bitmap at block `start` with those bits set or cleared.
+    /// bitmap at block `start` with those bits set or cleared: one record
+    /// per run of up to `RECORD_MAX` bytes of words, each read once (a
+    /// record per word cost 24 bytes of journal per 64 blocks and a scan of
+    /// the transaction per word).
     fn log_bits(&mut self, start: u64, first: u64, count: u64, on: bool) -> Result {
-        let mut n = first;
-        let end = first + count;
-        while n < end {
-            let word_off = start * BS + (n / 64) * 8;
-            let mut w = [0u8; 8];
-            self.read(word_off, &mut w)?;
-            let mut v = u64::from_le_bytes(w);
-            let stop = end.min((n / 64 + 1) * 64);
-            for i in n..stop {
-                if on {
-                    v |= 1 << (i % 64);
-                } else {
-                    v &= !(1 << (i % 64));
+        const RUN_WORDS: u64 = (format::RECORD_MAX / 8) as u64;
+        let end = first.checked_add(count).ok_or(EINVAL)?;
+        let mut buf = core::mem::take(&mut self.bitbuf);
+        let r = (|| -> Result {
+            let mut n = first;
+            while n < end {
+                let w0 = n / 64;
+                let w1 = end.div_ceil(64).min(w0 + RUN_WORDS);
+                let off = start * BS + w0 * 8;
+                buf.clear();
+                mem::extend_zeroed(&mut buf, ((w1 - w0) * 8) as usize, GFP_KERNEL)?;
+                self.read(off, &mut buf)?;
+                for (i, c) in buf.chunks_exact_mut(8).enumerate() {
+                    let base = (w0 + i as u64) * 64;
+                    let lo = n.max(base) - base;
+                    let hi = end.min(base + 64) - base;
+                    let mask = if hi - lo == 64 { !0u64 } else { ((1u64 << (hi - lo)) - 1) << lo };
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(c);
+                    let v = u64::from_le_bytes(w);
+                    c.copy_from_slice(&(if on { v | mask } else { v & !mask }).to_le_bytes());
                 }
+                self.write(off, &buf)?;
+                n = end.min(w1 * 64);
             }
-            self.write(word_off, &v.to_le_bytes())?;
-            n = stop;
-        }
-        Ok(())
+            Ok(())
+        })();
+        self.bitbuf = buf;
+        r
     }
 
     /// Makes the transaction durable and applies it in place.
@@ -498,11 +526,12 @@ impl Drop for Tx<'_> {
         }
         let mut spare = Spare {
             recs: core::mem::take(&mut self.recs),
+            bitbuf: core::mem::take(&mut self.bitbuf),
             allocs: core::mem::take(&mut self.allocs),
             frees: core::mem::take(&mut self.frees),
         };
         if spare.recs.capacity() > SPARE_MAX {
-            spare.recs = KVec::new();
+            spare.recs = KVVec::new();
         }
         if spare.allocs.capacity() * core::mem::size_of::<Range>() > SPARE_MAX {
             spare.allocs = KVec::new();

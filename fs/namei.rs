@@ -18,11 +18,32 @@ use crate::kfs::{
     inode::Time,
 };
 use crate::meta::Tx;
+use crate::orphan;
 use kernel::{prelude::*, sync::aref::ARef};
 
 const BS: u64 = format::BLOCK_SIZE as u64;
 /// Most links an inode may have (as ext4).
 const LINK_MAX: u32 = 65000;
+
+/// One more link on an inode image; `EMLINK` at the limit (a count read
+/// from pmem may be anything: past the limit counts as at it).
+fn inc_link(d: &mut format::Inode) -> Result {
+    if d.nlink >= LINK_MAX {
+        return Err(EMLINK);
+    }
+    d.nlink += 1;
+    Ok(())
+}
+
+/// One link less on an inode image; a count that is already 0 is
+/// corruption (`EUCLEAN`), never an overflow.
+fn dec_link(d: &mut format::Inode) -> Result {
+    d.nlink = d.nlink.checked_sub(1).ok_or_else(|| {
+        pr_err!("link count of an inode in use is 0; run fsck.daxfs\n");
+        EUCLEAN
+    })?;
+    Ok(())
+}
 
 fn dtype(mode: u32) -> u8 {
     format::dt_from_mode(mode)
@@ -42,42 +63,6 @@ fn snapshot(i: &DInode) -> Result<IState> {
 /// Installs a committed state.
 fn install(i: &DInode, new: IState) {
     *i.data().state.lock() = new;
-}
-
-/// Puts inode `ino` (image `d`) on the orphan list.
-fn orphan_add(tx: &mut Tx<'_>, ino: u64, d: &format::Inode) -> Result {
-    let head = tx.orphan_head();
-    log_inode_linked(tx, ino, d, head)?;
-    tx.set_orphan_head(ino);
-    Ok(())
-}
-
-/// Takes inode `ino` (image `d`) off the orphan list, walking it on pmem.
-fn orphan_remove(tx: &mut Tx<'_>, ino: u64, d: &format::Inode) -> Result {
-    let next = inode::orphan_next(tx, ino)?;
-    log_inode_linked(tx, ino, d, 0)?;
-    if tx.orphan_head() == ino {
-        tx.set_orphan_head(next);
-        return Ok(());
-    }
-    let mut cur = tx.orphan_head();
-    let mut steps = 0u64;
-    while cur != 0 {
-        let off = tx.geo().inode_offset(cur).ok_or(EUCLEAN)?;
-        let mut buf = [0u8; format::INODE_SIZE];
-        tx.read(off, &mut buf)?;
-        let c = format::Inode::decode(&buf).map_err(|_| EUCLEAN)?;
-        if c.orphan_next == ino {
-            return log_inode_linked(tx, cur, &c, next);
-        }
-        cur = c.orphan_next;
-        steps += 1;
-        if steps > tx.geo().inodes {
-            break;
-        }
-    }
-    pr_err!("inode {} missing from the orphan list\n", ino);
-    Err(EUCLEAN)
 }
 
 /// `mtime = ctime = now` on a directory image.
@@ -114,8 +99,8 @@ pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> R
     d.gid = gid;
     d.generation = (ino as u32) ^ (now.nsec << 8);
     let mut link = KVec::new();
-    let mut extents: KVec<Extent> = KVec::new();
-    let mut chain = KVec::new();
+    let mut extents: KVVec<Extent> = KVVec::new();
+    let mut chain = KVVec::new();
     match u32::from(mode) & format::S_IFMT {
         format::S_IFDIR => d.parent = dir.ino(),
         format::S_IFLNK => {
@@ -146,7 +131,7 @@ pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> R
             change = Some(idx.add(&mut tx, dir, &mut dst, name, ino, dtype(d.mode))?);
             touch_dir(&mut dst.disk, now);
             if is_dir {
-                dst.disk.nlink += 1;
+                inc_link(&mut dst.disk)?;
             }
             log_inode(&mut tx, dir.ino(), &dst.disk)?;
         }
@@ -158,7 +143,7 @@ pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> R
     if name.is_some() {
         log_inode_linked(&mut tx, ino, &d, 0)?;
     } else {
-        orphan_add(&mut tx, ino, &d)?;
+        orphan::add(&mut tx, ino, &d)?;
     }
     tx.commit()?;
 
@@ -167,9 +152,7 @@ pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> R
         dir.touch_mtime_ctime();
         dir.set_size(dst.disk.size);
         dir.set_blocks(dst.disk.blocks);
-        if is_dir {
-            dir.inc_nlink();
-        }
+        dir.set_nlink(dst.disk.nlink);
         install(dir, dst);
     }
     drop(idx);
@@ -195,9 +178,9 @@ pub(crate) fn link(dir: &DInode, name: &[u8], target: &DInode) -> Result {
     let mut t = snapshot(target)?;
     if t.disk.nlink == 0 {
         // linkat() of an O_TMPFILE: it stops being an orphan.
-        orphan_remove(&mut tx, target.ino(), &t.disk)?;
+        orphan::remove(&mut tx, target.ino(), &t.disk)?;
     }
-    t.disk.nlink += 1;
+    inc_link(&mut t.disk)?;
     t.disk.ctime = disk_time(now);
     let mut dst = snapshot(dir)?;
     let change = idx.add(&mut tx, dir, &mut dst, name, target.ino(), dtype(t.disk.mode))?;
@@ -206,7 +189,7 @@ pub(crate) fn link(dir: &DInode, name: &[u8], target: &DInode) -> Result {
     log_inode(&mut tx, target.ino(), &t.disk)?;
     tx.commit()?;
     idx.apply(change);
-    target.inc_nlink();
+    target.set_nlink(t.disk.nlink);
     dir.touch_mtime_ctime();
     dir.set_size(dst.disk.size);
     dir.set_blocks(dst.disk.blocks);
@@ -225,7 +208,7 @@ fn drop_link(tx: &mut Tx<'_>, victim: &DInode, v: &mut IState, now: Time) -> Res
     }
     v.disk.ctime = disk_time(now);
     if v.disk.nlink == 0 {
-        orphan_add(tx, victim.ino(), &v.disk)?;
+        orphan::add(tx, victim.ino(), &v.disk)?;
     }
     Ok(())
 }
@@ -250,7 +233,7 @@ fn remove_entry(dir: &DInode, name: &[u8], victim: &DInode, rmdir: bool) -> Resu
     let change = idx.remove(&mut tx, dir, &dst, f.slot, name)?;
     touch_dir(&mut dst.disk, now);
     if rmdir {
-        dst.disk.nlink -= 1;
+        dec_link(&mut dst.disk)?;
     }
     let mut v = snapshot(victim)?;
     drop_link(&mut tx, victim, &mut v, now)?;
@@ -259,12 +242,10 @@ fn remove_entry(dir: &DInode, name: &[u8], victim: &DInode, rmdir: bool) -> Resu
     tx.commit()?;
     idx.apply(change);
     dir.touch_mtime_ctime();
-    if rmdir {
-        dir.drop_nlink();
-        victim.clear_nlink();
-    } else {
-        victim.drop_nlink();
-    }
+    // The VFS counts follow the committed images (a count read from a
+    // damaged image must not trip the VFS's own checks).
+    dir.set_nlink(dst.disk.nlink);
+    victim.set_nlink(v.disk.nlink);
     victim.touch_ctime();
     install(dir, dst);
     install(victim, v);
@@ -320,9 +301,9 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
         if !same {
             if old_is_dir != t.is_dir() {
                 let (from, to) = if old_is_dir { (&mut od, nd.as_mut()) } else { (nd.as_mut().ok_or(EINVAL)?, Some(&mut od)) };
-                from.disk.nlink -= 1;
+                dec_link(&mut from.disk)?;
                 if let Some(to) = to {
-                    to.disk.nlink += 1;
+                    inc_link(&mut to.disk)?;
                 }
             }
             if old_is_dir {
@@ -341,7 +322,7 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
                 DirIndex::retarget(&mut tx, r.new_dir, dst, nf.slot, r.old.ino(), dtype(o.disk.mode))?;
                 drop_link(&mut tx, t, ts, now)?;
                 if t.is_dir() {
-                    nd.as_mut().unwrap_or(&mut od).disk.nlink -= 1;
+                    dec_link(&mut nd.as_mut().unwrap_or(&mut od).disk)?;
                 }
             }
             _ => {
@@ -371,9 +352,9 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
             changes.push((false, c), GFP_KERNEL)?;
         }
         if old_is_dir && !same {
-            od.disk.nlink -= 1;
+            dec_link(&mut od.disk)?;
             if let Some(n) = nd.as_mut() {
-                n.disk.nlink += 1;
+                inc_link(&mut n.disk)?;
             }
             o.disk.parent = r.new_dir.ino();
         }
@@ -399,38 +380,20 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
     for (in_new, c) in changes {
         with_index(if in_new { r.new_dir } else { r.old_dir }, |i| i.apply(c));
     }
-    // VFS link counts and times.
-    if !exchange {
-        if let Some(t) = r.target {
-            if t.is_dir() {
-                t.clear_nlink();
-                // The replaced directory's ".." no longer counts.
-                r.new_dir.drop_nlink();
-            } else {
-                t.drop_nlink();
-            }
-            t.touch_ctime();
-        }
-        if old_is_dir && !same {
-            r.old_dir.drop_nlink();
-            r.new_dir.inc_nlink();
-        }
-    } else if let Some(t) = r.target {
-        if !same && old_is_dir != t.is_dir() {
-            if old_is_dir {
-                r.old_dir.drop_nlink();
-                r.new_dir.inc_nlink();
-            } else {
-                r.new_dir.drop_nlink();
-                r.old_dir.inc_nlink();
-            }
-        }
+    // VFS link counts (from the committed images) and times.
+    r.old_dir.set_nlink(od.disk.nlink);
+    if let Some(n) = nd.as_ref() {
+        r.new_dir.set_nlink(n.disk.nlink);
+    }
+    if let (Some(t), Some(ts)) = (r.target, tgt.as_ref()) {
+        t.set_nlink(ts.disk.nlink);
         t.touch_ctime();
     }
     r.old.touch_ctime();
     r.old_dir.touch_mtime_ctime();
     r.new_dir.touch_mtime_ctime();
     r.old_dir.set_size(od.disk.size);
+    r.old_dir.set_blocks(od.disk.blocks);
     install(r.old_dir, od);
     if let Some(n) = nd {
         r.new_dir.set_size(n.disk.size);
@@ -444,7 +407,7 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
     if let Some((wnew, w)) = whiteout {
         let p = inode::params(&w);
         // The whiteout is on disk; its VFS inode is just dropped.
-        drop(wnew.init(&p, inode::new_data_with(IState { disk: w, extents: KVec::new(), chain: KVec::new() }, KVec::new())));
+        drop(wnew.init(&p, inode::new_data_with(IState { disk: w, extents: KVVec::new(), chain: KVVec::new() }, KVec::new())));
     }
     Ok(())
 }
@@ -462,13 +425,17 @@ pub(crate) fn evict(inode: &DInode) {
         return;
     }
     let r = (|| -> Result {
+        // All but the last bounded piece of its blocks, one transaction at
+        // a time; it stays on the orphan list until the last one, so a
+        // crash in between leaves it for mount to finish.
+        crate::data::free_before_evict(inode)?;
         let mut tx = store.begin();
         let mut st = snapshot(inode)?;
         if st.disk.nlink != 0 {
             return Ok(());
         }
         inode::free_all_blocks(&mut tx, &mut st)?;
-        orphan_remove(&mut tx, inode.ino(), &st.disk)?;
+        orphan::remove(&mut tx, inode.ino(), &st.disk)?;
         let off = tx.geo().inode_offset(inode.ino()).ok_or(EINVAL)?;
         tx.write(off, &[0u8; format::INODE_SIZE])?;
         tx.free_inode(inode.ino())?;
@@ -477,35 +444,4 @@ pub(crate) fn evict(inode: &DInode) {
     if let Err(e) = r {
         pr_err!("cannot free inode {}: {:?}; it stays on the orphan list\n", inode.ino(), e);
     }
-}
-
-/// Frees every inode left on the orphan list by a crash (mount time).
-pub(crate) fn process_orphans(sb: &crate::kfs::fs::SuperBlock<crate::super_block::DaxFs>) -> Result {
-    let store = &sb.info().store;
-    let mut n = 0u64;
-    loop {
-        let head = store.orphan_head();
-        if head == 0 {
-            break;
-        }
-        n += 1;
-        if n > store.geo.inodes {
-            pr_err!("{:?}: orphan list does not end; run fsck.daxfs\n", sb.id());
-            return Err(EUCLEAN);
-        }
-        // Loading it and dropping the reference evicts it: nlink is 0.
-        let i = inode::iget(sb, head)?;
-        if i.nlink() != 0 {
-            pr_err!("{:?}: orphan {} has links; run fsck.daxfs\n", sb.id(), head);
-            return Err(EUCLEAN);
-        }
-        drop(i);
-        if store.orphan_head() == head {
-            return Err(EUCLEAN);
-        }
-    }
-    if n > 0 {
-        pr_info!("{:?}: freed {} orphan inode(s)\n", sb.id(), n);
-    }
-    Ok(())
 }

@@ -15,7 +15,7 @@ use crate::kfs::{
     seq::SeqFile,
 };
 use crate::meta::Store;
-use crate::{data, dir, namei};
+use crate::{data, dir, namei, orphan};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{prelude::*, sync::aref::ARef};
@@ -51,19 +51,6 @@ impl SbInfo {
     /// Whether the filesystem is read-only now: nothing may be written.
     pub(crate) fn read_only(&self) -> bool {
         self.read_only.load(Ordering::Acquire)
-    }
-}
-
-impl Drop for SbInfo {
-    fn drop(&mut self) {
-        // Every inode is evicted by now (orphans freed): record a clean
-        // unmount with exact free counts (not after a shutdown: the state
-        // stays "not clean", so the next mount checks the orphan list).
-        if !self.read_only() && !self.store.is_shut_down() {
-            if let Err(e) = self.store.set_clean(true) {
-                pr_err!("cannot mark the filesystem clean: {:?}\n", e);
-            }
-        }
     }
 }
 
@@ -127,9 +114,25 @@ impl FileSystem for DaxFs {
     }
 
     fn fill_super(sb: &NewSuperBlock<'_, Self>, opts: &MountOptions) -> Result<SbInfo> {
+        let start = sb.device_start();
+        if start % u64::from(format::BLOCK_SIZE) != 0 {
+            pr_err!(
+                "{:?}: the partition starts at byte {}, not on a 4 KiB boundary: DAX cannot map it; align the partition (2 MiB for huge pages)\n",
+                sb.id(),
+                start
+            );
+            return Err(EINVAL);
+        }
         let dev = sb.dax_device().inspect_err(|e| {
             pr_err!("{:?}: cannot use the device for DAX ({:?}); daxfs needs a pmem/fsdax device\n", sb.id(), e);
         })?;
+        if dev.part_off() % (format::DATA_ALIGN_BLOCKS * u64::from(format::BLOCK_SIZE)) != 0 {
+            pr_warn!(
+                "{:?}: the partition starts {} KiB into the pmem device, not on a 2 MiB boundary: file data cannot be mapped with 2 MiB (PMD) pages\n",
+                sb.id(),
+                dev.part_off() >> 10
+            );
+        }
         let mut buf = [0u8; format::SB_SIZE];
         dev.read(format::SB_PRIMARY_OFFSET, &mut buf).inspect_err(|_| {
             pr_err!("{:?}: media error reading the superblock\n", sb.id());
@@ -149,7 +152,7 @@ impl FileSystem for DaxFs {
 
     fn root(sb: &SuperBlock<Self>) -> Result<ARef<DInode>> {
         if !sb.info().read_only() {
-            namei::process_orphans(sb)?;
+            orphan::process(sb)?;
         }
         let root = inode::iget(sb, format::ROOT_INO)?;
         if !root.is_dir() {
@@ -271,7 +274,7 @@ impl FileSystem for DaxFs {
             // read-only (the VFS keeps it so).
             info.store.set_clean(false)?;
             info.read_only.store(false, Ordering::Release);
-            namei::process_orphans(sb).inspect_err(|_| info.read_only.store(true, Ordering::Release))
+            orphan::process(sb).inspect_err(|_| info.read_only.store(true, Ordering::Release))
         }
     }
 
@@ -291,6 +294,19 @@ impl FileSystem for DaxFs {
 
     fn is_shut_down(sb: &SuperBlock<Self>) -> bool {
         sb.info().store.is_shut_down()
+    }
+
+    fn unmount(sb: &SuperBlock<Self>) {
+        // Every inode is evicted by now (orphans freed): record a clean
+        // unmount with exact free counts (not after a shutdown: the state
+        // stays "not clean", so the next mount checks the orphan list).
+        // A mount that failed never gets here and so writes nothing.
+        let info = sb.info();
+        if !info.read_only() && !info.store.is_shut_down() {
+            if let Err(e) = info.store.set_clean(true) {
+                pr_err!("{:?}: cannot mark the filesystem clean: {:?}\n", sb.id(), e);
+            }
+        }
     }
 
     fn show_options(sb: &SuperBlock<Self>, seq: &mut SeqFile) -> Result {

@@ -22,6 +22,12 @@ u64 daxfs_bdev_nr_bytes(struct block_device *bdev)
 	return bdev_nr_bytes(bdev);
 }
 
+/* Byte offset of a partition on its disk (0 for a whole disk). */
+u64 daxfs_bdev_start_bytes(struct block_device *bdev)
+{
+	return (u64)get_start_sect(bdev) << SECTOR_SHIFT;
+}
+
 /* Write back the CPU cache lines covering [addr, addr + len) to pmem. */
 void daxfs_pmem_flush(void *addr, size_t len)
 {

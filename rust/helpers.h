@@ -12,6 +12,7 @@ struct block_device;
 int daxfs_fs_parse(struct fs_context *fc, const struct fs_parameter_spec *desc,
 		   struct fs_parameter *param, struct fs_parse_result *result);
 u64 daxfs_bdev_nr_bytes(struct block_device *bdev);
+u64 daxfs_bdev_start_bytes(struct block_device *bdev);
 void daxfs_pmem_flush(void *addr, size_t len);
 void daxfs_pmem_fence(void);
 void daxfs_memcpy_flushcache(void *dst, const void *src, size_t len);

@@ -4,7 +4,7 @@
 # with QEMU's snapshot=on, so the cached image never changes).
 # Prints the image path.
 source "$(dirname "$0")/common.sh"
-GUEST_PKGS="ndctl xfsprogs e2fsprogs fio util-linux kmod procps psmisc strace attr acl
+GUEST_PKGS="ndctl xfsprogs e2fsprogs fio util-linux fdisk kmod procps psmisc strace attr acl
             bsdextrautils file less coreutils findutils grep sed gawk
             bc libaio1t64 liburing2 uuid-runtime libcap2-bin passwd"
 RKEY=$( (cat "$PROJ/scripts/rootfs.sh" "$PROJ/qemu/guest-init") | sha256sum | cut -c1-12)

@@ -27,10 +27,13 @@ use kernel::prelude::*;
 /// `dev` is a reference obtained from `fs_dax_get_by_bdev` and released in
 /// `drop`; `base` points to `len` bytes of mapped pmem that stay mapped while
 /// the reference is held (the block device is held open by the mount).
+/// `part_off` is the byte offset of the block device (a partition) on the
+/// DAX device, a multiple of the page size.
 pub(crate) struct DaxDevice {
     dev: *mut b::dax_device,
     base: *mut u8,
     len: u64,
+    part_off: u64,
 }
 
 // SAFETY: the DAX device reference and the mapping may be used from any
@@ -53,10 +56,12 @@ impl DaxDevice {
         // exclusive holder", as ext4 does.
         let dev = unsafe { b::fs_dax_get_by_bdev(bdev, &mut start_off, core::ptr::null_mut(), core::ptr::null()) };
         if dev.is_null() {
+            // Also a partition that does not start and end on a page
+            // boundary ("unaligned partition for dax" in the kernel log).
             return Err(EOPNOTSUPP);
         }
         // From here on `drop` releases the reference.
-        let mut this = DaxDevice { dev, base: core::ptr::null_mut(), len: 0 };
+        let mut this = DaxDevice { dev, base: core::ptr::null_mut(), len: 0, part_off: start_off };
         let pages = (bytes >> b::PAGE_SHIFT) as isize;
         let mut kaddr: *mut c_void = core::ptr::null_mut();
         // SAFETY: plain call; returns an SRCU read-lock cookie.
@@ -90,6 +95,15 @@ impl DaxDevice {
     /// Mapped size in bytes.
     pub(crate) fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Byte offset of the filesystem's block device (a partition, or 0 for
+    /// the whole device) on the DAX device.  The DAX engine reads
+    /// `iomap->addr` as an offset on the whole DAX device, so every address
+    /// handed to it includes this (as ext4's `s_dax_part_off` and XFS's
+    /// `bt_dax_part_off`); the filesystem's own offsets never do.
+    pub(crate) fn part_off(&self) -> u64 {
+        self.part_off
     }
 
     fn range(&self, off: u64, len: usize) -> Result<*mut u8> {

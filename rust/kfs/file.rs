@@ -156,23 +156,25 @@ impl Drop for InodeLock {
 }
 
 /// The mapping's `invalidate_lock`, held for the guard's life.
-pub(crate) struct InvalidateLock<'a> {
+struct InvalidateLock {
     inode: *mut b::inode,
     shared: bool,
-    _p: PhantomData<&'a ()>,
 }
 
-impl InvalidateLock<'_> {
-    fn new(inode: *mut b::inode, shared: bool) -> Self {
-        // SAFETY: callers pass a live inode that outlives `'a`.
+impl InvalidateLock {
+    /// # Safety
+    /// `inode` must stay alive for the guard's life.
+    unsafe fn new(inode: *mut b::inode, shared: bool) -> Self {
+        // SAFETY: per the contract.
         unsafe { b::daxfs_invalidate_lock(inode, shared) };
-        InvalidateLock { inode, shared, _p: PhantomData }
+        InvalidateLock { inode, shared }
     }
 }
 
-impl Drop for InvalidateLock<'_> {
+impl Drop for InvalidateLock {
     fn drop(&mut self) {
-        // SAFETY: locked in `new`; the inode outlives the guard.
+        // SAFETY: locked in `new`; the inode outlives the guard (contract
+        // of `new`).
         unsafe { b::daxfs_invalidate_unlock(self.inode, self.shared) };
     }
 }
@@ -191,12 +193,16 @@ impl<T: FileSystem> Inode<T> {
     }
 }
 
-/// Waits until no DAX page of `[start, end)` is pinned and removes their
-/// entries (the invalidate lock must be held exclusive).
+/// Waits until no DAX page of bytes `[start, end)` is pinned and removes
+/// their entries (the invalidate lock must be held exclusive).
 fn break_layouts(inode: *mut b::inode, start: u64, end: u64) -> Result {
-    let end = end.min(LLONG_MAX as u64) as i64;
+    if start >= end || start > LLONG_MAX as u64 {
+        return Ok(());
+    }
+    // `dax_break_layout` takes an inclusive last byte (LLONG_MAX: to EOF).
+    let last = (end - 1).min(LLONG_MAX as u64) as i64;
     // SAFETY: callers pass a live inode with the invalidate lock held.
-    to_result(unsafe { b::daxfs_break_layouts(inode, start as i64, end) })
+    to_result(unsafe { b::daxfs_break_layouts(inode, start as i64, last) })
 }
 
 /// Unmaps bytes `[start, end)` from every page table and drops their DAX
@@ -450,26 +456,31 @@ unsafe extern "C" fn fallocate_cb<T: FileSystem>(file: *mut b::file, mode: c_int
 }
 
 /// Changes the size of a regular file (`setattr` with `ATTR_SIZE`; the VFS
-/// holds `i_rwsem`): zero the partial block at the new or old end, unmap
-/// and break layouts past the new end, set `i_size`, then let `T` free
-/// blocks and persist the size.
+/// holds `i_rwsem`).  Shrinking: break layouts and unmap past the new end,
+/// set `i_size`, let `T` free the blocks and persist the size, and only
+/// then zero the rest of the new last block, so that a truncate that fails
+/// (`T::set_size` restores `i_size` when it changed nothing) destroys no
+/// data.  Growing: zero the tail of the old last block first (bytes past
+/// EOF that mmap may have written), then the same.
 pub(crate) fn truncate<T: FileSystem>(inode: &Inode<T>, new: u64) -> Result {
     let raw = inode.as_raw();
-    let _il = InvalidateLock::new(raw, false);
+    // SAFETY: `inode` is borrowed for longer than the guard lives.
+    let _il = unsafe { InvalidateLock::new(raw, false) };
     let bs = u64::from(T::BLOCK_SIZE);
     let old = inode.size();
     if new < old {
         break_layouts(raw, new & !(bs - 1), u64::MAX)?;
-        // SAFETY: live inode, `i_rwsem` and the invalidate lock held.
-        to_result(unsafe { b::dax_truncate_page(raw, new as i64, ptr::null_mut(), &Ops::<T>::ZERO) })?;
     } else {
         inode.dax_zero_range(old, new.min(old.next_multiple_of(bs)) - old)?;
     }
-    // SAFETY: as above; sets `i_size` and unmaps everything past it.
+    // SAFETY: live inode, `i_rwsem` and the invalidate lock held; sets
+    // `i_size` and unmaps everything past it.
     unsafe { b::truncate_setsize(raw, new as i64) };
-    if let Err(e) = T::set_size(inode, new) {
-        inode.set_size(old);
-        return Err(e);
+    T::set_size(inode, new)?;
+    if new < old && new % bs != 0 {
+        // SAFETY: as above; zeroes `new` to the end of its block, which
+        // `set_size` kept.
+        to_result(unsafe { b::dax_truncate_page(raw, new as i64, ptr::null_mut(), &Ops::<T>::ZERO) })?;
     }
     Ok(())
 }

@@ -12,8 +12,13 @@
 //! * `get_tree` opens the block device (`get_tree_bdev`) and calls
 //!   [`FileSystem::fill_super`] with a [`NewSuperBlock`]; the `T::Info` it
 //!   returns becomes `sb->s_fs_info`, reachable as [`SuperBlock::info`].
-//! * `kill_sb` shuts the super block down (`kill_block_super`) and then drops
-//!   `T::Info`, also when `fill_super` failed half way.
+//! * `put_super` (unmount, after every inode was evicted, while the block
+//!   device is still open) calls [`FileSystem::unmount`] and drops
+//!   `T::Info`; `kill_sb` then releases the block device
+//!   (`kill_block_super`).  When `fill_super` failed half way there is no
+//!   `put_super`: `kill_sb` drops the `T::Info` without `unmount`, before
+//!   it releases the device.  So nothing of `T` outlives the block device,
+//!   and a mount that failed writes nothing at the end.
 
 use super::bindings as b;
 use super::dax::DaxDevice;
@@ -124,7 +129,8 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
 
     /// Truncate: `i_size` is already `size` and nothing maps the file past
     /// it (see [`file::truncate`]); frees the blocks past it and persists
-    /// the size.
+    /// the size.  On an error that changed nothing, restores `i_size` to
+    /// the old size; after the size was persisted, leaves it.
     fn set_size(_inode: &Inode<Self>, _size: u64) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -206,6 +212,11 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     fn is_shut_down(_sb: &SuperBlock<Self>) -> bool {
         false
     }
+
+    /// Unmount (`put_super`): every inode is evicted and the block device
+    /// is still open; `T::Info` is dropped right after.  Not called when
+    /// `fill_super` failed.
+    fn unmount(_sb: &SuperBlock<Self>) {}
 }
 
 /// What to create, for [`FileSystem::create`].
@@ -254,6 +265,13 @@ impl<T: FileSystem> NewSuperBlock<'_, T> {
         unsafe { b::daxfs_bdev_nr_bytes((*self.sb).s_bdev) }
     }
 
+    /// Byte offset of the block device on its disk: a partition's start,
+    /// 0 for a whole device.
+    pub(crate) fn device_start(&self) -> u64 {
+        // SAFETY: `s_bdev` is the open block device during `fill_super`.
+        unsafe { b::daxfs_bdev_start_bytes((*self.sb).s_bdev) }
+    }
+
     /// Whether the mount is read-only.
     pub(crate) fn read_only(&self) -> bool {
         // SAFETY: `self.sb` is valid during `fill_super`.
@@ -272,9 +290,9 @@ impl<T: FileSystem> NewSuperBlock<'_, T> {
     /// `EOPNOTSUPP` when the device cannot do DAX.
     pub(crate) fn dax_device(&self) -> Result<DaxDevice> {
         // SAFETY: `s_bdev` is open for as long as the super block exists, and
-        // `T::Info` (which owns the `DaxDevice`) is dropped in `kill_sb` right
-        // after `kill_block_super`, before the super block is freed; the
-        // reference to the DAX device is counted independently of the bdev.
+        // `T::Info` (which owns the `DaxDevice`) is dropped in `put_super`
+        // or, after a failed `fill_super`, in `kill_sb` before
+        // `kill_block_super` releases the block device.
         unsafe { DaxDevice::open((*self.sb).s_bdev, self.device_bytes()) }
     }
 }
@@ -398,6 +416,7 @@ impl<T: FileSystem> Tables<T> {
         ops.alloc_inode = Some(inode::alloc_inode_cb::<T>);
         ops.free_inode = Some(inode::free_inode_cb::<T>);
         ops.evict_inode = Some(evict_inode_cb::<T>);
+        ops.put_super = Some(put_super_cb::<T>);
         if T::HAS_WRITE_INODE {
             ops.dirty_inode = Some(dirty_inode_cb::<T>);
         }
@@ -534,17 +553,43 @@ unsafe extern "C" fn fill_super_cb<T: FileSystem>(sb: *mut b::super_block, fc: *
     })
 }
 
-unsafe extern "C" fn kill_sb_cb<T: FileSystem>(sb: *mut b::super_block) {
-    // SAFETY: `sb` is a super block of our type being destroyed; after
-    // `kill_block_super` no VFS path uses it except to free it, so the info
-    // can be dropped (it is NULL if fill_super failed before creating it).
+/// Takes `T::Info` out of `sb` and drops it (nothing if already gone).
+///
+/// # Safety
+/// `sb` is a super block of `T` that no VFS path uses any more except to
+/// shut it down: no inode, file or mapping of it is live.
+unsafe fn drop_info<T: FileSystem>(sb: *mut b::super_block) {
+    // SAFETY: per the contract nothing else reads `s_fs_info` now; it is
+    // NULL or the `KBox` stored by `fill_super_cb`.
     unsafe {
-        b::kill_block_super(sb);
         let info = (*sb).s_fs_info as *mut T::Info;
         if !info.is_null() {
             (*sb).s_fs_info = ptr::null_mut();
             drop(KBox::from_raw(info));
         }
+    }
+}
+
+unsafe extern "C" fn put_super_cb<T: FileSystem>(sb: *mut b::super_block) {
+    // SAFETY: `generic_shutdown_super` calls this once, for a super block
+    // whose `fill_super` succeeded (it has a root), after evicting every
+    // inode and before the block device is released: the info is set and
+    // no other VFS path uses it any more.
+    unsafe {
+        T::unmount(SuperBlock::<T>::from_raw(sb));
+        drop_info::<T>(sb);
+    }
+}
+
+unsafe extern "C" fn kill_sb_cb<T: FileSystem>(sb: *mut b::super_block) {
+    // SAFETY: `sb` is a super block of our type being destroyed.  If the
+    // info is still there, `fill_super` failed (no root, so no
+    // `put_super`): every inode it read was evicted when released (the
+    // super block never became active) and nothing else uses the info, so
+    // it is dropped while the block device is still open.
+    unsafe {
+        drop_info::<T>(sb);
+        b::kill_block_super(sb);
     }
 }
 

@@ -213,21 +213,12 @@ impl<T: FileSystem> Inode<T> {
         unsafe { (*self.0.get()).i_blocks = blocks << 3 };
     }
 
-    pub(crate) fn inc_nlink(&self) {
+    /// Sets the link count (to what the filesystem committed; unlike
+    /// `inc_nlink`/`drop_nlink` it has no expectations about the old value).
+    pub(crate) fn set_nlink(&self, n: u32) {
         // SAFETY: live inode; callers hold the locks the VFS requires.
-        unsafe { b::inc_nlink(self.0.get()) };
+        unsafe { b::set_nlink(self.0.get(), n) };
     }
-
-    pub(crate) fn drop_nlink(&self) {
-        // SAFETY: as `inc_nlink`.
-        unsafe { b::drop_nlink(self.0.get()) };
-    }
-
-    pub(crate) fn clear_nlink(&self) {
-        // SAFETY: as `inc_nlink`.
-        unsafe { b::clear_nlink(self.0.get()) };
-    }
-
 
     /// atime, mtime, ctime.
     pub(crate) fn times(&self) -> [Time; 3] {
@@ -403,9 +394,14 @@ impl DirEmitter {
 }
 
 /// A name in a directory, as the VFS passed it in a dentry.
-pub(crate) fn dentry_name<'a>(d: *mut b::dentry) -> &'a [u8] {
-    // SAFETY: callers pass dentries the VFS holds stable (the parent's
-    // i_rwsem is held across the operation), so the name does not change.
+///
+/// # Safety
+/// `d` must be a live dentry whose name the VFS keeps stable for `'a` (the
+/// parent's `i_rwsem` held across the operation, as for every inode
+/// operation that passes a dentry).
+pub(crate) unsafe fn dentry_name<'a>(d: *mut b::dentry) -> &'a [u8] {
+    // SAFETY: per the contract the dentry and its name stay valid and
+    // unchanged for `'a`; `name`/`len` describe the name's bytes.
     unsafe {
         let q = &(*d).__bindgen_anon_1.d_name;
         core::slice::from_raw_parts(q.name, q.__bindgen_anon_1.__bindgen_anon_1.len as usize)

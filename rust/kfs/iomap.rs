@@ -76,6 +76,10 @@ pub(crate) struct Mapping {
     pub(crate) addr: u64,
     /// Blocks allocated or converted by this request (`IOMAP_F_NEW`).
     pub(crate) new: bool,
+    /// With `new`: the blocks were preallocated (unwritten) and converted
+    /// by this request, not freshly allocated (kept in `IOMAP_F_PRIVATE`
+    /// for `iomap_end`).
+    pub(crate) converted: bool,
 }
 
 /// The per-purpose operation tables of filesystem `T`.
@@ -146,17 +150,29 @@ unsafe extern "C" fn begin_cb<T: FileSystem, const P: u8>(
         return EIO.to_errno();
     }
     let sb: &SuperBlock<T> = inode.super_block();
+    let dax = T::dax_device(sb);
+    // The DAX engine addresses the whole DAX device; a partition starts
+    // `part_off` bytes into it.
+    let addr = if m.kind == Kind::Hole {
+        b::IOMAP_NULL_ADDR as u64
+    } else {
+        match m.addr.checked_add(dax.part_off()) {
+            Some(a) => a,
+            None => return EIO.to_errno(),
+        }
+    };
     // SAFETY: `iomap` is ours to fill; the DAX device and block device stay
     // valid while the super block is mounted (which the inode proves).
     unsafe {
         let io = &mut *iomap;
-        io.addr = if m.kind == Kind::Hole { b::IOMAP_NULL_ADDR as u64 } else { m.addr };
+        io.addr = addr;
         io.offset = m.offset as i64;
         io.length = m.length;
         io.type_ = kind_to_raw(m.kind);
-        io.flags = if m.new { b::IOMAP_F_NEW as u16 } else { 0 };
+        io.flags = if m.new { b::IOMAP_F_NEW as u16 } else { 0 }
+            | if m.converted { b::IOMAP_F_PRIVATE as u16 } else { 0 };
         io.bdev = b::daxfs_sb_bdev(sb.as_raw());
-        io.dax_dev = T::dax_device(sb).as_raw();
+        io.dax_dev = dax.as_raw();
     }
     0
 }
@@ -176,12 +192,16 @@ unsafe extern "C" fn end_cb<T: FileSystem>(
         b::IOMAP_UNWRITTEN => Kind::Unwritten,
         _ => Kind::Hole,
     };
+    // Back to the filesystem's own device offsets (see `begin_cb`).
+    let part_off = T::dax_device(inode.super_block()).part_off();
+    let addr = if kind == Kind::Hole { 0 } else { io.addr.wrapping_sub(part_off) };
     let m = Mapping {
         kind,
         offset: io.offset as u64,
         length: io.length,
-        addr: io.addr,
+        addr,
         new: io.flags & b::IOMAP_F_NEW as u16 != 0,
+        converted: io.flags & b::IOMAP_F_PRIVATE as u16 != 0,
     };
     let written = written.max(0) as u64;
     match T::iomap_end(inode, pos as u64, length as u64, written, &m) {

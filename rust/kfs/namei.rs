@@ -166,7 +166,8 @@ fn err_ptr<P>(e: Error) -> *mut P {
 }
 
 unsafe extern "C" fn lookup_cb<T: FileSystem>(dir: *mut b::inode, dentry: *mut b::dentry, _flags: u32) -> *mut b::dentry {
-    let name = dentry_name(dentry);
+    // SAFETY: `->lookup` gets a dentry of `dir`, whose `i_rwsem` is held.
+    let name = unsafe { dentry_name(dentry) };
     if let Err(e) = check_name(name) {
         return err_ptr(e);
     }
@@ -187,7 +188,8 @@ unsafe extern "C" fn lookup_cb<T: FileSystem>(dir: *mut b::inode, dentry: *mut b
 /// `dir` is a live directory of `T` whose `i_rwsem` the VFS holds; `dentry`
 /// a negative dentry in it.
 unsafe fn do_create<T: FileSystem>(dir: *mut b::inode, dentry: *mut b::dentry, new: &NewEntry<'_>) -> Result {
-    let name = dentry_name(dentry);
+    // SAFETY: per the contract (the parent's `i_rwsem` is held).
+    let name = unsafe { dentry_name(dentry) };
     check_name(name)?;
     // SAFETY: per the contract.
     let created = T::create(unsafe { inode::<T>(dir) }, Some(name), new)?;
@@ -268,7 +270,8 @@ unsafe extern "C" fn tmpfile_cb<T: FileSystem>(
 
 unsafe extern "C" fn link_cb<T: FileSystem>(old: *mut b::dentry, dir: *mut b::inode, dentry: *mut b::dentry) -> c_int {
     from_result(|| {
-        let name = dentry_name(dentry);
+        // SAFETY: `->link` gets a negative dentry of `dir`, which is locked.
+        let name = unsafe { dentry_name(dentry) };
         check_name(name)?;
         // SAFETY: VFS contract for `->link`: `old` is positive, `dir` locked.
         let (target, d) = unsafe { (d_inode::<T>(old), inode::<T>(dir)) };
@@ -301,7 +304,8 @@ unsafe extern "C" fn rename_cb<T: FileSystem>(
     flags: u32,
 ) -> c_int {
     from_result(|| {
-        let new_name = dentry_name(new_dentry);
+        // SAFETY: `->rename` holds both directories' `i_rwsem`.
+        let new_name = unsafe { dentry_name(new_dentry) };
         check_name(new_name)?;
         // SAFETY: VFS contract for `->rename`: both directories locked,
         // `old_dentry` positive, `new_dentry` positive or negative.

@@ -22,7 +22,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -738,16 +738,24 @@ fn stale(dir: &Path) -> Res<String> {
     if read_at(&ap, 0, span as usize)?.iter().any(|b| *b != 0x11) {
         return Err("append: data read back differs".into());
     }
-    short_write(&open("short")?)?;
+    short_write(&open("short")?, false)?;
+    short_write(&open("short-prealloc")?, true)?;
+    mmap_tail_then_fallocate(&open("tail")?)?;
     Ok(format!("stale: filled {} MiB, checked {} MiB per path: no stale data", total >> 20, span >> 20))
 }
 
 /// A write(2) whose source buffer faults after 2 KiB copies part of a
 /// fresh block past EOF (a block the write meant to overwrite whole, so it
 /// was not zeroed): the rest of that block must read and map as zeroes,
-/// now and after the file is extended over it.
-fn short_write(f: &File) -> Res {
+/// now and after the file is extended over it.  With `prealloc` the range
+/// was preallocated first (fallocate, keep size): the blocks the write
+/// converted but did not fill stay allocated (unwritten again), not freed.
+fn short_write(f: &File, prealloc: bool) -> Res {
     let pg = BS as usize;
+    let prealloc_blocks = 16u64;
+    if prealloc {
+        fallocate(f, libc::FALLOC_FL_KEEP_SIZE, 0, prealloc_blocks * BS).map_err(|e| format!("fallocate errno {e}"))?;
+    }
     // SAFETY: anonymous private mapping of two pages, checked below.
     let base = unsafe {
         libc::mmap(std::ptr::null_mut(), 2 * pg, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
@@ -782,9 +790,31 @@ fn short_write(f: &File) -> Res {
             return Err("short write: written bytes differ".into());
         }
     }
+    if prealloc {
+        let sectors = f.metadata().map(|m| m.blocks()).map_err(|e| format!("fstat: {e}"))?;
+        if sectors < prealloc_blocks * BS / 512 {
+            return Err(format!(
+                "short write into a preallocated range: {sectors} sectors left of {} preallocated",
+                prealloc_blocks * BS / 512
+            ));
+        }
+    }
     f.set_len(3 * BS).map_err(|e| format!("truncate up: {e}"))?;
     no_pattern("short write, extended", &read_at(f, 0, 3 * pg)?[n..], None)?;
     Ok(())
+}
+
+/// Bytes stored through mmap past EOF in the last page must read as
+/// zeroes once fallocate grows the file over them (as after a write or a
+/// truncate up).
+fn mmap_tail_then_fallocate(f: &File) -> Res {
+    f.write_all_at(&[0x11; 100], 0).map_err(|e| format!("pwrite: {e}"))?;
+    {
+        let mut m = Map::new(f, BS, 0)?;
+        m.bytes()[200..300].fill(0x22);
+    }
+    fallocate(f, 0, 0, 4 * BS).map_err(|e| format!("fallocate errno {e}"))?;
+    no_pattern("fallocate after an mmap store past EOF", &read_at(f, 0, (4 * BS) as usize)?[100..], None)
 }
 
 fn mapsync_pattern(seed: u64, size: u64) -> Vec<u8> {

@@ -73,6 +73,13 @@ enum Cmd {
     ManyCheck(ManyArgs),
     /// Unlink PREFIX0 .. PREFIX<COUNT-1>; prints the elapsed seconds.
     ManyUnlink(ManyArgs),
+    /// Rename PREFIX<i> to TO<i> for i < COUNT (same directory); prints the elapsed seconds.
+    ManyRename {
+        #[command(flatten)]
+        a: ManyArgs,
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -412,15 +419,17 @@ fn hold(dir: &Path, name: &str, time: Duration) -> Res {
 }
 
 #[derive(Clone, Copy)]
-enum Many {
+enum Many<'a> {
     Create,
     Check,
     Unlink,
+    /// To this prefix.
+    Rename(&'a str),
 }
 
 /// Runs `what` on each of the COUNT names in one directory fd; prints the elapsed time
 /// or the first name that failed.
-fn many(what: Many, a: &ManyArgs) -> u8 {
+fn many(what: Many<'_>, a: &ManyArgs) -> u8 {
     let dir = match open(&a.dir, O_RDONLY | O_DIRECTORY, 0) {
         Ok(d) => d,
         Err(e) => return report(Err(e)),
@@ -444,6 +453,10 @@ fn many(what: Many, a: &ManyArgs) -> u8 {
                     libc::fstatat(fd, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW)
                 }
                 Many::Unlink => libc::unlinkat(fd, c.as_ptr(), 0),
+                Many::Rename(to) => {
+                    let t = cstr(format!("{to}{i}"));
+                    libc::renameat(fd, c.as_ptr(), fd, t.as_ptr())
+                }
             }
         };
         if let Err(e) = check(ret) {
@@ -1062,6 +1075,7 @@ fn main() -> ExitCode {
         Cmd::Many(a) => many(Many::Create, &a),
         Cmd::ManyCheck(a) => many(Many::Check, &a),
         Cmd::ManyUnlink(a) => many(Many::Unlink, &a),
+        Cmd::ManyRename { a, to } => many(Many::Rename(&to), &a),
     };
     ExitCode::from(code)
 }

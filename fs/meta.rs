@@ -144,12 +144,20 @@ impl Store {
             pr_err!("{:?}: {}; run fsck.daxfs\n", id, e.describe());
             EUCLEAN
         })?;
+        let mut st = st;
         if st.committed_seq != st.applied_seq {
             if device_ro {
                 pr_err!("{:?}: the journal needs replaying but the device is read-only; mount it writable once\n", id);
                 return Err(EROFS);
             }
             replay(&dev, &geo, &st, id)?;
+            // The transaction may have changed the orphan head, the clean
+            // flag or the counts: continue from the state it left.
+            dev.read(STATE_OFF, &mut sbuf)?;
+            st = StateBlock::decode(&sbuf).map_err(|e| {
+                pr_err!("{:?}: after journal replay: {}; run fsck.daxfs\n", id, e.describe());
+                EUCLEAN
+            })?;
         }
         let (bbits, free_blocks) = load_bitmap(&dev, geo.bbitmap_start, geo.blocks)?;
         let (ibits, free_inodes) = load_bitmap(&dev, geo.ibitmap_start, geo.inodes)?;
@@ -201,6 +209,13 @@ impl Store {
     /// The committed orphan list head.
     pub(crate) fn orphan_head(&self) -> u64 {
         self.meta.lock().orphan_head
+    }
+
+    /// Whether inode `ino` is marked in use in the inode bitmap (an inode
+    /// read from pmem whose bit is clear is a damaged image: freeing it
+    /// again would count it free twice).
+    pub(crate) fn inode_in_use(&self, ino: u64) -> bool {
+        ino != 0 && ino <= self.geo.inodes && test_bit(&self.meta.lock().ibits, ino - 1)
     }
 
     /// Free blocks and inodes, for statfs.

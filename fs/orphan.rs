@@ -55,10 +55,44 @@ pub(crate) fn remove(tx: &mut Tx<'_>, ino: u64, d: &format::Inode) -> Result {
     Err(EUCLEAN)
 }
 
+/// The orphan link of inode `ino` on pmem, for `check`: `None` when the
+/// number is out of range or the slot does not decode.
+fn next_of(sb: &SuperBlock<DaxFs>, ino: u64) -> Option<u64> {
+    let store = &sb.info().store;
+    let off = store.geo.inode_offset(ino)?;
+    let mut buf = [0u8; format::INODE_SIZE];
+    store.dev.read(off, &mut buf).ok()?;
+    format::Inode::decode(&buf).ok().map(|d| d.orphan_next)
+}
+
+/// Walks the list before anything is changed (tortoise and hare, no
+/// memory): a loop or a member that cannot be read refuses the mount with
+/// nothing freed, as fsck reports it.
+fn check(sb: &SuperBlock<DaxFs>, head: u64) -> Result {
+    let bad = |what: &str, ino: u64| {
+        pr_err!("{:?}: orphan list: {} at inode {}; run fsck.daxfs\n", sb.id(), what, ino);
+        EUCLEAN
+    };
+    let (mut slow, mut fast) = (head, head);
+    loop {
+        for _ in 0..2 {
+            if fast == 0 {
+                return Ok(());
+            }
+            fast = next_of(sb, fast).ok_or_else(|| bad("unreadable member", fast))?;
+        }
+        slow = next_of(sb, slow).ok_or_else(|| bad("unreadable member", slow))?;
+        if slow != 0 && slow == fast {
+            return Err(bad("loop", slow));
+        }
+    }
+}
+
 /// Finishes every inode left on the orphan list by a crash (mount time):
 /// frees the unlinked ones, completes the truncates of the linked ones.
 pub(crate) fn process(sb: &SuperBlock<DaxFs>) -> Result {
     let store = &sb.info().store;
+    check(sb, store.orphan_head())?;
     let (mut freed, mut truncated) = (0u64, 0u64);
     loop {
         let head = store.orphan_head();
@@ -70,9 +104,16 @@ pub(crate) fn process(sb: &SuperBlock<DaxFs>) -> Result {
             return Err(EUCLEAN);
         }
         let i = inode::iget(sb, head)?;
-        if i.nlink() != 0 {
+        if i.nlink() != 0 && i.is_reg() {
             crate::data::finish_truncate(&i, true)?;
             truncated += 1;
+        } else if i.nlink() != 0 {
+            // Only a regular file is ever truncated: nothing to finish
+            // (only a damaged image has such a member); as fsck does.
+            let mut tx = store.begin();
+            let d = i.data().state.lock().disk;
+            remove(&mut tx, head, &d)?;
+            tx.commit()?;
         } else {
             // Dropping the last reference evicts it: nlink is 0.
             freed += 1;
@@ -84,7 +125,7 @@ pub(crate) fn process(sb: &SuperBlock<DaxFs>) -> Result {
         }
     }
     if freed + truncated > 0 {
-        pr_info!("{:?}: orphan list: freed {} inode(s), finished {} truncate(s)\n", sb.id(), freed, truncated);
+        pr_info!("{:?}: freed {} orphan inode(s), finished {} truncate(s)\n", sb.id(), freed, truncated);
     }
     Ok(())
 }

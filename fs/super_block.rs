@@ -114,12 +114,13 @@ impl FileSystem for DaxFs {
     }
 
     fn fill_super(sb: &NewSuperBlock<'_, Self>, opts: &MountOptions) -> Result<SbInfo> {
-        let start = sb.device_start();
-        if start % u64::from(format::BLOCK_SIZE) != 0 {
+        let (start, bytes) = (sb.device_start(), sb.device_bytes());
+        if start % u64::from(format::BLOCK_SIZE) != 0 || bytes % u64::from(format::BLOCK_SIZE) != 0 {
             pr_err!(
-                "{:?}: the partition starts at byte {}, not on a 4 KiB boundary: DAX cannot map it; align the partition (2 MiB for huge pages)\n",
+                "{:?}: the partition (byte {}, {} bytes) does not start and end on a 4 KiB boundary: DAX cannot map it; align the partition (2 MiB for huge pages)\n",
                 sb.id(),
-                start
+                start,
+                bytes
             );
             return Err(EINVAL);
         }

@@ -582,14 +582,19 @@ unsafe extern "C" fn put_super_cb<T: FileSystem>(sb: *mut b::super_block) {
 }
 
 unsafe extern "C" fn kill_sb_cb<T: FileSystem>(sb: *mut b::super_block) {
-    // SAFETY: `sb` is a super block of our type being destroyed.  If the
-    // info is still there, `fill_super` failed (no root, so no
-    // `put_super`): every inode it read was evicted when released (the
-    // super block never became active) and nothing else uses the info, so
-    // it is dropped while the block device is still open.
+    // SAFETY: `sb` is a super block of our type being destroyed.  Without
+    // a root, `fill_super` failed and there will be no `put_super`: every
+    // inode it read was evicted when released (the super block never
+    // became active) and nothing else uses the info, so it is dropped
+    // here, while the block device is still open.  With a root,
+    // `kill_block_super` syncs, evicts and calls `put_super`, which drops
+    // it; the last `drop_info` finds nothing then.
     unsafe {
-        drop_info::<T>(sb);
+        if (*sb).s_root.is_null() {
+            drop_info::<T>(sb);
+        }
         b::kill_block_super(sb);
+        drop_info::<T>(sb);
     }
 }
 

@@ -181,6 +181,10 @@ impl<T: FileSystem> Inode<T> {
         self.mode() & S_IFMT == S_IFDIR
     }
 
+    pub(crate) fn is_reg(&self) -> bool {
+        self.mode() & S_IFMT == S_IFREG
+    }
+
     pub(crate) fn uid(&self) -> u32 {
         self.raw().i_uid.val
     }

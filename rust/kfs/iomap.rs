@@ -151,15 +151,18 @@ unsafe extern "C" fn begin_cb<T: FileSystem, const P: u8>(
     }
     let sb: &SuperBlock<T> = inode.super_block();
     let dax = T::dax_device(sb);
-    // The DAX engine addresses the whole DAX device; a partition starts
-    // `part_off` bytes into it.
+    // The DAX engine (`IOMAP_DAX`) addresses the whole DAX device, on which
+    // a partition starts `part_off` bytes in; everyone else (FIEMAP, seek)
+    // gets offsets on the block device, as from ext4 and XFS.
     let addr = if m.kind == Kind::Hole {
         b::IOMAP_NULL_ADDR as u64
-    } else {
+    } else if flags & b::IOMAP_DAX != 0 {
         match m.addr.checked_add(dax.part_off()) {
             Some(a) => a,
             None => return EIO.to_errno(),
         }
+    } else {
+        m.addr
     };
     // SAFETY: `iomap` is ours to fill; the DAX device and block device stay
     // valid while the super block is mounted (which the inode proves).
@@ -182,7 +185,7 @@ unsafe extern "C" fn end_cb<T: FileSystem>(
     pos: i64,
     length: i64,
     written: isize,
-    _flags: u32,
+    flags: u32,
     iomap: *mut b::iomap,
 ) -> c_int {
     // SAFETY: as in `begin_cb`; `iomap` is the mapping our begin returned.
@@ -193,7 +196,7 @@ unsafe extern "C" fn end_cb<T: FileSystem>(
         _ => Kind::Hole,
     };
     // Back to the filesystem's own device offsets (see `begin_cb`).
-    let part_off = T::dax_device(inode.super_block()).part_off();
+    let part_off = if flags & b::IOMAP_DAX != 0 { T::dax_device(inode.super_block()).part_off() } else { 0 };
     let addr = if kind == Kind::Hole { 0 } else { io.addr.wrapping_sub(part_off) };
     let m = Mapping {
         kind,

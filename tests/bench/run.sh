@@ -13,6 +13,7 @@ REPS=${BENCH_REPS:-3}
 RT=${BENCH_RUNTIME:-5}          # seconds per fio point
 FILES=${BENCH_FILES:-10000}      # create+fsync+unlink files per point
 STATS=${BENCH_STATS:-100000}    # files stat'ed in one directory
+BIGDIR=${BENCH_BIGDIR:-200000}  # entries of the one big directory
 ONLY=${BENCH_ONLY:-}            # regex of workloads to run (all by default)
 DEV=/dev/pmem0
 MNT=/mnt/bench
@@ -156,6 +157,23 @@ for rep in $(seq "$REPS"); do
       daxfs-datatest age $MNT --rounds 1 --fill 90 --seed $rep >/dev/null
       umount $MNT
       t0=$(date +%s%N); mount -t $fs -o dax $DEV $MNT; record mount-90pct $fs $rep "$(ms_since $t0)" ms lower
+    done
+  fi
+  # 9. One big directory: create BIGDIR entries (rate over all of them and
+  #    over the last tenth, i.e. the cost of an insert at that size),
+  #    rename and unlink them all.
+  if want bigdir; then
+    for fs in $FSES; do
+      fresh $fs; mkdir $MNT/big
+      part=$((BIGDIR / 10))
+      s1=$(daxfs-testutil many $MNT/big $((BIGDIR - part)) --prefix a) || { log "bigdir create failed on $fs: $s1"; continue; }
+      s2=$(daxfs-testutil many $MNT/big $part --prefix b) || { log "bigdir create failed on $fs: $s2"; continue; }
+      record bigdir-create $fs $rep "$(awk "BEGIN {printf \"%.1f\", $BIGDIR / ($s1 + $s2)}")" ops/s higher
+      record bigdir-create-last-tenth $fs $rep "$(awk "BEGIN {printf \"%.1f\", $part / $s2}")" ops/s higher
+      s3=$(daxfs-testutil many-rename $MNT/big $part --prefix b --to c)
+      record bigdir-rename $fs $rep "$(awk "BEGIN {printf \"%.1f\", $part / $s3}")" ops/s higher
+      s4=$(daxfs-testutil many-unlink $MNT/big $((BIGDIR - part)) --prefix a)
+      record bigdir-unlink $fs $rep "$(awk "BEGIN {printf \"%.1f\", ($BIGDIR - $part) / $s4}")" ops/s higher
     done
   fi
   # Aging: fill to 80%, delete half, 4 rounds; then a fallocated 1 GiB file.

@@ -82,4 +82,4 @@ umount /tmp/ext
 mkfs.daxfs -q "${P}3"
 dmesg_mark
 expect_fail mount -t daxfs -o dax "${P}3" "$MNT"
-dmesg_since 'not on a 4 KiB boundary'
+dmesg_since 'does not start and end on a 4 KiB boundary'

@@ -16,14 +16,14 @@ assert_eq "$(clean_flag)" 0 "clean flag after a shutdown and unmount"
 # Damage the root inode: Store::open succeeds (the state stays not clean),
 # reading the root then fails and the mount is refused.
 root=$((276 * BS))
-dd if="$DEV" of=/tmp/rootino bs=256 count=1 skip=$((root / 256)) iflag=direct status=none
+dd if="$DEV" of=/tmp/itable bs=$BS count=1 skip=276 iflag=direct status=none
 printf '\xff\xff' | dd of="$DEV" bs=1 seek=$((root + 24)) conv=notrunc,fsync status=none
 blockdev --flushbufs "$DEV"
 dmesg_mark
 expect_fail mount -t daxfs -o dax "$DEV" "$MNT"
 dmesg_since 'dax_fs'
 assert_eq "$(clean_flag)" 0 "clean flag after a mount that failed"
-dd if=/tmp/rootino of="$DEV" bs=256 seek=$((root / 256)) conv=notrunc,fsync status=none
+dd if=/tmp/itable of="$DEV" bs=$BS seek=276 conv=notrunc,fsync status=none
 blockdev --flushbufs "$DEV"
 mount_dax
 assert_eq "$(cat "$MNT/f")" data "file after the failed mount"

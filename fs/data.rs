@@ -421,11 +421,23 @@ pub(crate) fn set_size(inode: &DInode, size: u64) -> Result {
 /// in DRAM while a later unlink could add it again; the next mount
 /// finishes the truncate.
 pub(crate) fn finish_truncate(inode: &DInode, on_list: bool) -> Result {
-    let from = inode.data().state.lock().disk.size.div_ceil(BS);
+    let size = inode.data().state.lock().disk.size;
+    let from = size.div_ceil(BS);
+    let dev = &inode.super_block().info().store.dev;
     let r = remove_tail_steps(inode, from, MAX_FILE_BLOCKS).and_then(|()| {
         change_map(inode, |tx, exts, st| {
             remove_blocks(tx, exts, from, MAX_FILE_BLOCKS)?;
             if on_list {
+                // The rest of the block holding EOF reads as zeroes before
+                // the inode leaves the list (a crash before the caller's own
+                // zeroing would leave it to show through mmap); the
+                // commit's first fence orders it.
+                if let (true, Lookup::Mapped { index }) = (size % BS != 0, extents::lookup(&exts.0, size / BS)) {
+                    let e = exts.0[index];
+                    if !e.unwritten {
+                        dev.zero((e.pblk + (size / BS - u64::from(e.lblk))) * BS + size % BS, BS - size % BS)?;
+                    }
+                }
                 orphan::remove(tx, inode.ino(), &st.disk)?;
             }
             Ok(Edit::Changed)

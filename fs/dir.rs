@@ -241,9 +241,12 @@ impl DirIndex {
         format::init_dir_block(&mut block).map_err(|_| EINVAL)?;
         format::encode_dir_record(&mut block, ino, BS as usize, dtype, name).map_err(|_| EINVAL)?;
         tx.write(pblk * BS, &block)?;
+        // Only the chain block that changes is logged (not every one of a
+        // long, fragmented directory).
+        let old = inode::copy_vec(&dst.extents)?;
         inode::push_block(&mut dst.extents, nblocks, pblk)?;
         let ino_dir = dir.ino();
-        inode::log_extents(tx, ino_dir, &mut dst.disk, &dst.extents, None, &mut dst.chain)?;
+        inode::log_extents(tx, ino_dir, &mut dst.disk, &dst.extents, Some(&old), &mut dst.chain)?;
         dst.disk.size = dst.disk.size.checked_add(BS).ok_or_else(|| corrupt(dir, "directory size overflows"))?;
         dst.disk.blocks = dst.disk.blocks.checked_add(1).ok_or_else(|| corrupt(dir, "block count overflows"))?;
         Ok(Change {

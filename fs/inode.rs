@@ -154,7 +154,7 @@ pub(crate) fn iget(sb: &SuperBlock<DaxFs>, ino: u64) -> Result<ARef<DInode>> {
     };
     let info = sb.info();
     let off = info.store.geo.inode_offset(ino).ok_or_else(|| corrupt(sb, ino, "inode number out of range"))?;
-    if !info.store.inode_in_use(ino) {
+    if !info.store.inode_in_use(ino)? {
         return Err(corrupt(sb, ino, "not marked in use in the inode bitmap"));
     }
     let mut buf = [0u8; format::INODE_SIZE];

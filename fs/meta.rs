@@ -211,11 +211,20 @@ impl Store {
         self.meta.lock().orphan_head
     }
 
-    /// Whether inode `ino` is marked in use in the inode bitmap (an inode
-    /// read from pmem whose bit is clear is a damaged image: freeing it
-    /// again would count it free twice).
-    pub(crate) fn inode_in_use(&self, ino: u64) -> bool {
-        ino != 0 && ino <= self.geo.inodes && test_bit(&self.meta.lock().ibits, ino - 1)
+    /// Whether inode `ino` is marked in use in the inode bitmap on pmem
+    /// (an inode read from pmem whose bit is clear is a damaged image:
+    /// freeing it again would count it free twice).  Reads pmem, not the
+    /// DRAM bitmap: no metadata mutex (lookups never take it, and `iget`
+    /// holds an I_NEW inode that a transaction creating that number would
+    /// wait for); only committed inodes are reachable by name.
+    pub(crate) fn inode_in_use(&self, ino: u64) -> Result<bool> {
+        if ino == 0 || ino > self.geo.inodes {
+            return Ok(false);
+        }
+        let off = self.geo.ibitmap_start * BS + (ino - 1) / 64 * 8;
+        let mut w = [0u8; 8];
+        self.dev.read(off, &mut w)?;
+        Ok(u64::from_le_bytes(w) & (1 << ((ino - 1) % 64)) != 0)
     }
 
     /// Free blocks and inodes, for statfs.
@@ -429,6 +438,7 @@ impl Tx<'_> {
     fn log_bits(&mut self, start: u64, first: u64, count: u64, on: bool) -> Result {
         const RUN_WORDS: u64 = (format::RECORD_MAX / 8) as u64;
         let end = first.checked_add(count).ok_or(EINVAL)?;
+        let bitmap = start;
         let mut buf = core::mem::take(&mut self.bitbuf);
         let r = (|| -> Result {
             let mut n = first;
@@ -447,6 +457,16 @@ impl Tx<'_> {
                     let mut w = [0u8; 8];
                     w.copy_from_slice(c);
                     let v = u64::from_le_bytes(w);
+                    if !on && v & mask != mask {
+                        // Freeing a free block: extents of two inodes
+                        // overlap (a damaged image with valid checksums).
+                        pr_err!(
+                            "freeing bits of bitmap block {} that are already clear (word {}); run fsck.daxfs\n",
+                            bitmap,
+                            w0 + i as u64
+                        );
+                        return Err(EUCLEAN);
+                    }
                     c.copy_from_slice(&(if on { v | mask } else { v & !mask }).to_le_bytes());
                 }
                 self.write(off, &buf)?;
@@ -458,8 +478,12 @@ impl Tx<'_> {
         r
     }
 
-    /// Makes the transaction durable and applies it in place.
-    pub(crate) fn commit(mut self) -> Result {
+    /// Makes the transaction durable and applies it in place.  The
+    /// metadata mutex stays held until the `Tx` is dropped: callers
+    /// install the committed state in DRAM (inode state, directory index,
+    /// VFS fields) before anyone else can start a transaction, so nobody
+    /// logs an image built from DRAM that is older than pmem.
+    pub(crate) fn commit(&mut self) -> Result {
         let geo = self.store.geo;
         // Bitmap words, computed now that nothing else can change them.
         for i in 0..self.allocs.len() {

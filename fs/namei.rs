@@ -204,7 +204,9 @@ fn drop_link(tx: &mut Tx<'_>, victim: &DInode, v: &mut IState, now: Time) -> Res
     if v.disk.file_type() == format::S_IFDIR {
         v.disk.nlink = 0;
     } else {
-        v.disk.nlink = v.disk.nlink.saturating_sub(1);
+        // A count of 0 on a named inode is damage: adding it to the orphan
+        // list a second time would corrupt the list.
+        dec_link(&mut v.disk)?;
     }
     v.disk.ctime = disk_time(now);
     if v.disk.nlink == 0 {
@@ -428,6 +430,9 @@ pub(crate) fn evict(inode: &DInode) {
         // All but the last bounded piece of its blocks, one transaction at
         // a time; it stays on the orphan list until the last one, so a
         // crash in between leaves it for mount to finish.
+        if inode.data().state.lock().disk.nlink != 0 {
+            return Ok(());
+        }
         crate::data::free_before_evict(inode)?;
         let mut tx = store.begin();
         let mut st = snapshot(inode)?;

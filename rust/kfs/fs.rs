@@ -319,8 +319,10 @@ impl<T: FileSystem> SuperBlock<T> {
     /// The filesystem's per-super-block state.
     pub(crate) fn info(&self) -> &T::Info {
         // SAFETY: by the type invariant `s_fs_info` is a `T::Info` allocated
-        // by `fill_super_cb` and freed only in `kill_sb`, after the last use
-        // of this super block by the VFS.
+        // by `fill_super_cb` and freed in `put_super` (after every inode
+        // was evicted, with `s_umount` held exclusively: no VFS path that
+        // reaches a `SuperBlock` runs after it) or, when `fill_super`
+        // failed, in `kill_sb`.
         unsafe { &*((*self.0.get()).s_fs_info as *const T::Info) }
     }
 

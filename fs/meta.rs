@@ -521,7 +521,12 @@ impl Tx<'_> {
             return Err(EIO);
         }
         let dev = &self.store.dev;
-        let seq = self.meta.applied_seq + 1;
+        // The sequence comes from the state block: a hostile image may put
+        // it at the end of the range.
+        let seq = self.meta.applied_seq.checked_add(1).ok_or_else(|| {
+            pr_err!("journal sequence number exhausted; run fsck.daxfs\n");
+            EUCLEAN
+        })?;
         // 1. records, 2. length + CRC, 3. the commit point.
         dev.write(geo.journal_start * BS, &self.recs)?;
         dev.fence();
@@ -530,7 +535,7 @@ impl Tx<'_> {
         persist_u64(dev, STATE_OFF + format::STATE_COMMITTED as u64, seq)?;
         // Committed: from here the change survives a crash.
         self.done = true;
-        self.meta.commits += 1;
+        self.meta.commits = self.meta.commits.saturating_add(1);
         if self.meta.crash_after != 0 && self.meta.commits >= self.meta.crash_after {
             pr_warn!("simulated power failure after commit {} (crash_after_commit)\n", seq);
             self.meta.dead = true;

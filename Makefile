@@ -4,6 +4,8 @@
 #               (CMD="..." runs a command there instead of a shell)
 #   make test   host tests + the in-VM suite + 20 power-cut cycles (what CI runs)
 #   make crashtest   the power-cut test alone, CYCLES=200 by default
+#   make fuzz   the structure-aware fuzzer alone (VM test 042), N=2000 images
+#               from SEED=1 by default, SKIP=seed,seed... to get past known bugs
 #   make bench  daxfs vs ext4-DAX, XFS-DAX and raw pmem in one VM run
 #               (results/bench.md, .csv, .json, bench-ratios.png; docs/bench.md)
 #   make xfstests    run YOUR xfstests build in the VM (XFSTESTS=/host/...,
@@ -17,7 +19,7 @@ DEBUG ?= 0
 KVARIANT := $(if $(filter 1,$(DEBUG)),debug,release)
 export KVARIANT CMD KERNEL_SRC DAXFS_CACHE
 
-.PHONY: all toolchain kernel module tools rootfs run test crashtest xfstests bench clean distclean
+.PHONY: all toolchain kernel module tools rootfs run test crashtest fuzz xfstests bench clean distclean
 
 all: module tools
 
@@ -45,6 +47,12 @@ test: all rootfs
 # The power-cut test alone, long: CYCLES=200 SEED=1 by default.
 crashtest: all rootfs
 	@scripts/crashtest.sh $${CYCLES:-200} $${SEED:-1}
+
+# Hostile images that pass their checksums, long: VM test 042 alone with
+# N images from SEED but SKIP (the guest gets them on the kernel command line).
+fuzz: all rootfs
+	@n=$${N:-2000}; DAXFS_TESTS=042 KERNEL_CMDLINE="FUZZ_N=$$n FUZZ_SEED=$${SEED:-1} FUZZ_SKIP=$${SKIP:-}" \
+	  VM_TIMEOUT=$${VM_TIMEOUT:-$$((900 + n * 10))} scripts/vm.sh test
 
 bench: all rootfs
 	@scripts/bench.sh

@@ -14,6 +14,7 @@ build)
   install -m 0755 "$PROJ/target/release/fsck-daxfs" "$PROJ/build/bin/fsck.daxfs"
   install -m 0755 "$PROJ/target/release/daxfs-testutil" "$PROJ/build/bin/daxfs-testutil"
   install -m 0755 "$PROJ/target/release/daxfs-datatest" "$PROJ/build/bin/daxfs-datatest"
+  install -m 0755 "$PROJ/target/release/daxfs-fuzz" "$PROJ/build/bin/daxfs-fuzz"
   ;;
 test)
   cargo_in_tc test

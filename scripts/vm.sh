@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Boots the test VM: the project kernel under QEMU/TCG (KVM does not work on
-# these machines), two 2 GiB NVDIMMs (align=2M, no labels) -> /dev/pmem0 and
-# /dev/pmem1 in fsdax mode, the cached guest image as the root disk and the
-# project directory over 9p at /host.
+# these machines), NVDIMMs (align=2M, no labels) -> /dev/pmem0, /dev/pmem1
+# (2 GiB each) and, in test mode, a large /dev/pmem2 (256 GiB), all in fsdax
+# mode, the cached guest image as the root disk and the project directory
+# over 9p at /host.
 # Usage: vm.sh run|test     (CMD="..." runs a command instead of a shell)
+# NVDIMM sizes (docs/testing.md): DAXFS_PMEM0_SIZE, DAXFS_PMEM1_SIZE (default
+# 2G; the suite assumes 2G) and DAXFS_PMEM2_SIZE (default 256G in test mode
+# and 0, no pmem2, in the other modes); sizes as in QEMU/truncate (4096M,
+# 64G, 1T), multiples of 2 MiB.  Backing files are sparse build/vm/pmemN.img,
+# recreated (blank) when their size changes.  DAXFS_VM_RAM: guest RAM
+# (default 2G).
 source "$(dirname "$0")/common.sh"
 MODE=${1:-run}
 VARIANT=${KVARIANT:-release}
@@ -18,21 +25,74 @@ host_deps qemu-system-x86
 VM="$PROJ/build/vm"
 mkdir -p "$VM"
 rm -f "$VM/exit-code" "$VM/cmd"
-for i in 0 1; do [ -f "$VM/pmem$i.img" ] || truncate -s 2G "$VM/pmem$i.img"; done
+
+# size_mib SIZE: SIZE (bytes, or with a K/M/G/T suffix, binary) in MiB; it
+# must be a multiple of 2 MiB (the backends' align=2M).
+size_mib() {
+  local s=${1^^} n mult
+  [[ $s =~ ^([0-9]+)([KMGT]?)I?B?$ ]] || die "bad NVDIMM size '$1' (e.g. 2G, 4096M, 256G, 1T)"
+  n=$((10#${BASH_REMATCH[1]}))
+  case ${BASH_REMATCH[2]} in
+  '') mult=1 ;; K) mult=1024 ;; M) mult=$((1 << 20)) ;; G) mult=$((1 << 30)) ;; T) mult=$((1 << 40)) ;;
+  esac
+  (( n * mult % (2 << 20) == 0 )) || die "NVDIMM size '$1' is not a multiple of 2 MiB"
+  echo $((n * mult >> 20))
+}
+pmem2_default=0; [ "$MODE" = test ] && pmem2_default=256G
+sizes=("${DAXFS_PMEM0_SIZE:-2G}" "${DAXFS_PMEM1_SIZE:-2G}" "${DAXFS_PMEM2_SIZE:-$pmem2_default}")
+ram_mib=$(size_mib "${DAXFS_VM_RAM:-2G}") nvdimm_args=() n=0 total_mib=0 pmem_mib=
+for i in 0 1 2; do
+  mib=$(size_mib "${sizes[$i]}")
+  if [ "$mib" = 0 ]; then
+    # pmem2 is optional; pmem0 and pmem1 are always there (every mode uses them).
+    [ $i = 2 ] || die "DAXFS_PMEM${i}_SIZE=0: pmem0 and pmem1 are required"
+    continue
+  fi
+  f="$VM/pmem$i.img"
+  # A backing file of another size is recreated: blank, so the guest makes
+  # the fsdax namespace again (its info block lives in the file).
+  if [ -f "$f" ] && [ "$(stat -c %s "$f")" != $((mib << 20)) ]; then
+    log "pmem$i: size changed to ${sizes[$i]}; recreating $f"
+    rm -f "$f"
+  fi
+  [ -f "$f" ] || truncate -s "${mib}M" "$f"
+  # The guest numbers the regions (region$i, namespace$i.0, /dev/pmem$i) in
+  # the order of QEMU's NFIT, which lists the NVDIMMs in the iteration order
+  # of the hash table of their ids (object_child_foreach on
+  # /machine/peripheral), not in command-line order: with ids nvdimm0..2
+  # the order was nvdimm0, nvdimm2, nvdimm1.  GLib puts a key at
+  # (g_str_hash(id) * 11) % 7 (32-bit) in a table of 8, probing onwards:
+  # nvdimm0 -> 2, nvdimm1 -> 6, "nvdimm2-xl" -> 6, taken, -> 7.  So the
+  # order is nvdimm0, nvdimm1, nvdimm2-xl.  tests/vm/run.sh checks the
+  # region sizes against DAXFS_PMEM_MIB and stops at once if a QEMU or
+  # GLib update changes this.
+  id=nvdimm$i; [ $i = 2 ] && id=nvdimm2-xl
+  nvdimm_args+=(
+    -object memory-backend-file,id=mem$i,share=on,mem-path="$f",size=${mib}M,align=2M
+    -device nvdimm,id=$id,memdev=mem$i
+  )
+  n=$((n + 1)) total_mib=$((total_mib + mib))
+  pmem_mib+=${pmem_mib:+,}$mib
+done
+maxmem_mib=$((ram_mib + total_mib))
+# The sparse files grow by what the guest writes: with fsdax (map=dev) the
+# struct page array, 1/64 of the device, is written on the device at every
+# boot; mkfs.daxfs zeroes an inode table of another 1/64.
+avail_mib=$(( $(df --output=avail -k "$VM" | tail -1) >> 10 ))
+if (( avail_mib < total_mib / 16 + 4096 )); then
+  log "warning: only ${avail_mib} MiB free in $VM for ${total_mib} MiB of sparse NVDIMM files (the guest writes about 1/32 of a device's size, plus the data)"
+fi
 [ -n "${CMD:-}" ] && printf '%s\n' "$CMD" >"$VM/cmd"
 
 loglevel=4; [ "$MODE" = test ] && loglevel=1
 args=(
   -accel tcg,thread=multi -cpu max -smp 2
-  -machine pc,nvdimm=on -m 2G,slots=4,maxmem=16G
-  -object memory-backend-file,id=mem0,share=on,mem-path="$VM/pmem0.img",size=2G,align=2M
-  -device nvdimm,id=nvdimm0,memdev=mem0
-  -object memory-backend-file,id=mem1,share=on,mem-path="$VM/pmem1.img",size=2G,align=2M
-  -device nvdimm,id=nvdimm1,memdev=mem1
+  -machine pc,nvdimm=on -m ${ram_mib}M,slots=$n,maxmem=${maxmem_mib}M
+  "${nvdimm_args[@]}"
   -drive file="$ROOTIMG",if=virtio,format=raw,snapshot=on
   -virtfs local,path="$PROJ",mount_tag=host,security_model=none,id=host
   -kernel "$BZIMAGE"
-  -append "console=ttyS0 root=/dev/vda rw init=/sbin/daxfs-init panic=-1 no_timer_check loglevel=$loglevel DAXFS_MODE=$MODE ${DAXFS_TESTS:+DAXFS_TESTS=$DAXFS_TESTS} ${KERNEL_CMDLINE:-}"
+  -append "console=ttyS0 root=/dev/vda rw init=/sbin/daxfs-init panic=-1 no_timer_check loglevel=$loglevel DAXFS_MODE=$MODE DAXFS_PMEM_MIB=$pmem_mib ${DAXFS_TESTS:+DAXFS_TESTS=$DAXFS_TESTS} ${KERNEL_CMDLINE:-}"
   -nic none -no-reboot
 )
 if [ "$MODE" = run ] && [ -z "${CMD:-}" ] && [ -t 0 ]; then

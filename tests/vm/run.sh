@@ -24,6 +24,25 @@ else
   echo "PASS boot-log"; pass=$((pass + 1))
 fi
 
+# The NVDIMMs are the ones scripts/vm.sh made, in its order (DAXFS_PMEM_MIB:
+# the size of each, in MiB): /dev/pmem0 and /dev/pmem1 of 2 GiB, which the
+# tests assume, and /dev/pmem2 if any.  QEMU numbers them in an order of its
+# own (see vm.sh); a different order would run every test on the wrong
+# device, so nothing runs.
+if [ -n "${DAXFS_PMEM_MIB:-}" ]; then
+  i=0 bad=
+  for want in ${DAXFS_PMEM_MIB//,/ }; do
+    got=$(( $(cat "/sys/bus/nd/devices/region$i/size" 2>/dev/null || echo 0) >> 20 ))
+    [ "$got" = "$want" ] || bad+="region$i (/dev/pmem$i) has $got MiB, vm.sh gave NVDIMM $i $want MiB; "
+    i=$((i + 1))
+  done
+  if [ -n "$bad" ]; then
+    echo "FAIL nvdimm-order: $bad(QEMU ordered the NVDIMMs differently: scripts/vm.sh)"
+    echo "$pass passed, $((fail + 1)) failed"
+    exit 1
+  fi
+fi
+
 for t in "$HERE"/tests/*.sh; do
   name=$(basename "$t" .sh)
   [[ -n "${DAXFS_TESTS:-}" && ! "$name" =~ $DAXFS_TESTS ]] && continue

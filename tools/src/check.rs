@@ -6,12 +6,21 @@
 //! transaction, which is replayed in memory even when not repairing, so that
 //! the rest of the check sees what mount will see) change the cached blocks
 //! only; the caller flushes them when it repairs.
+//!
+//! Everything the module refuses at mount is a problem here: a bad primary
+//! superblock, state block or journal, a root that is not an allocated,
+//! valid directory, and an orphan list that mount cannot finish (it loops,
+//! names a free, damaged or out-of-range inode, or a member whose extent
+//! map iget refuses).  A pending orphan list that mount can finish is not
+//! a problem (a crash or an unmount after a shutdown leaves one): it is
+//! noted, and repairing finishes it exactly as mount does (fs/orphan.rs).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io;
 use std::ops::Range;
 
-use crate::image::{Fs, Image};
+use crate::extents;
+use crate::image::{chain_len, Fs, Image};
 use crate::*;
 
 const BS: u64 = BLOCK_SIZE as u64;
@@ -32,6 +41,9 @@ pub struct Problem {
 pub struct Report {
     /// Problems, in the order found.
     pub problems: Vec<Problem>,
+    /// Changes made in the image that repair no problem (finishing the
+    /// orphan list, as mount would).
+    pub changes: Vec<String>,
     /// Remarks that are not problems.
     pub notes: Vec<String>,
     /// The superblock the check trusted (`None`: no valid superblock).
@@ -39,9 +51,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether some problem was repaired in the image.
+    /// Whether the image was changed: a problem repaired, or a change made.
     pub fn repaired(&self) -> bool {
-        self.problems.iter().any(|p| p.fixed)
+        !self.changes.is_empty() || self.problems.iter().any(|p| p.fixed)
     }
 }
 
@@ -99,6 +111,12 @@ struct Checker {
     inodes: BTreeMap<u64, Inode>,
     /// Nonzero slots that do not decode.
     damaged: HashSet<u64>,
+    /// Inodes with a problem of their own (extents, sizes, counts, type).
+    flawed: HashSet<u64>,
+    /// Inodes whose blocks are not all known to be theirs alone: part of
+    /// their extent map is unreadable, or another inode claims a block of
+    /// theirs.  Nothing of theirs may be freed.
+    lost: HashSet<u64>,
     /// The block bitmap as the inodes' extents and extent blocks say.
     claimed: Vec<u8>,
     /// Claimed runs: first block -> (end, owner), to name the owner of a block.
@@ -116,7 +134,7 @@ struct Checker {
     refs: HashMap<u64, u32>,
     /// Entries naming a directory, per reachable directory.
     subdirs: HashMap<u64, u32>,
-    /// Inodes on the orphan list.
+    /// Inodes on the orphan list (after repairing: none, it was finished).
     orphans: HashSet<u64>,
 }
 
@@ -153,6 +171,8 @@ impl Checker {
             state: None,
             inodes: BTreeMap::new(),
             damaged: HashSet::new(),
+            flawed: HashSet::new(),
+            lost: HashSet::new(),
             claimed: Vec::new(),
             runs: BTreeMap::new(),
             dir_extents: HashMap::new(),
@@ -178,7 +198,7 @@ impl Checker {
             self.check_inode(ino, &inode)?;
         }
         self.walk_tree()?;
-        self.check_orphans();
+        self.check_orphans()?;
         self.check_links()?;
         self.check_block_bitmap()?;
         self.check_summary()
@@ -303,86 +323,67 @@ impl Checker {
     }
 
     /// Marks `len` blocks from `pblk` as owned by `ino`; reports (as `what`)
-    /// those somebody already owns.
+    /// those somebody already owns, and then marks both owners lost.
     fn claim(&mut self, ino: u64, pblk: u64, len: u64, what: &str) -> bool {
         let taken: Vec<u64> = (pblk..pblk + len)
             .filter(|&b| bitmap_set(&mut self.claimed, b) == Some(true))
             .collect();
-        if let Some(&first) = taken.first() {
-            let owner = self
-                .runs
-                .range(..=first)
-                .rev()
-                .find(|(_, &(end, _))| end > first)
-                .map_or(0, |(_, &(_, owner))| owner);
-            self.problem(format!(
-                "{what}: {} block(s) from {first} already owned by inode {owner}",
-                taken.len()
-            ));
-        }
+        let owners = self.owners(&taken);
         self.runs.insert(pblk, (pblk + len, ino));
-        taken.is_empty()
+        let (Some(&first), Some(&owner)) = (taken.first(), owners.first()) else {
+            return true;
+        };
+        self.problem(format!(
+            "{what}: {} block(s) from {first} already owned by inode {owner}",
+            taken.len()
+        ));
+        self.lost.insert(ino);
+        self.lost.extend(owners);
+        false
+    }
+
+    /// The earlier owners of the claimed blocks `taken` (sorted; 0 for the
+    /// metadata areas).  Runs that overlap one another were claimed twice,
+    /// so their owners are lost already: one covering run per block is
+    /// enough.
+    fn owners(&self, taken: &[u64]) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut upto = 0;
+        for &b in taken {
+            if b < upto {
+                continue;
+            }
+            let run = self.runs.range(..=b).rev().find(|(_, &(end, _))| end > b);
+            let (end, owner) = run.map_or((b + 1, 0), |(_, &r)| r);
+            out.push(owner);
+            upto = end;
+        }
+        out
     }
 
     /// The extents of `ino` (inline, then the chain, whose blocks it claims)
     /// and the number of extent blocks.
     fn extents(&mut self, ino: u64, inode: &Inode) -> io::Result<(Vec<Extent>, u64)> {
-        let mut exts = Vec::new();
-        let mut bad = Vec::new();
-        for i in 0..inode.inline_count() {
-            match inode.inline_extent(i) {
-                Some(Ok(e)) => exts.push(e),
-                Some(Err(e)) => {
-                    bad.push(format!("inode {ino}: inline extent {i}: {}", e.describe()))
-                }
-                None => {}
-            }
-        }
-        let (mut next, mut found, mut chain) = (inode.extent_block, 0, 0);
-        while next != 0 {
-            let at = format!("inode {ino}: extent block {next}");
-            if !self.fs.geo.is_data(next, 1) {
-                bad.push(format!("{at}: outside the data area"));
-                break;
-            }
-            if !self.claim(ino, next, 1, &at) {
+        let map = self.fs.read_map(ino, inode)?;
+        for &b in &map.chain {
+            if !self.claim(ino, b, 1, &format!("inode {ino}: extent block {b}")) {
                 self.owners_known = false;
-                break;
             }
-            chain += 1;
-            let block = *self.fs.img.block(next)?;
-            let header = match ExtentBlockHeader::decode(&block) {
-                Ok(h) => h,
-                Err(e) => {
-                    bad.push(format!("{at}: {}", e.describe()));
-                    break;
-                }
-            };
-            if header.owner != ino {
-                self.problem(format!("{at}: owner is inode {}", header.owner));
-            }
-            for i in 0..header.count as usize {
-                match block_extent(&block, i) {
-                    Some(Ok(e)) => exts.push(e),
-                    Some(Err(e)) => bad.push(format!("{at}: extent {i}: {}", e.describe())),
-                    None => {}
-                }
-            }
-            found += header.count as usize;
-            next = header.next;
         }
-        if found != (inode.nextents as usize).saturating_sub(INLINE_EXTENTS) {
+        if map.recorded != u64::from(inode.nextents) {
             self.problem(format!(
                 "inode {ino}: {} extents recorded, {} found",
-                inode.nextents,
-                inode.inline_count() + found
+                inode.nextents, map.recorded
             ));
         }
-        if !bad.is_empty() {
+        if !map.damage.is_empty() {
             self.owners_known = false;
-            bad.into_iter().for_each(|m| self.problem(m));
+            self.lost.insert(ino);
+            for m in map.damage {
+                self.problem(format!("inode {ino}: {m}"));
+            }
         }
-        Ok((exts, chain))
+        Ok((map.extents, map.chain.len() as u64))
     }
 
     /// One in-use inode: extents, block ownership, block count, size and
@@ -410,6 +411,7 @@ impl Checker {
                 };
                 self.problem(format!("{at}: {why}"));
                 self.owners_known = false;
+                self.lost.insert(ino);
                 continue;
             }
             self.claim(ino, e.pblk, e.len.into(), &at);
@@ -424,9 +426,15 @@ impl Checker {
         }
         if let Some(why) = type_problem(inode, &exts) {
             self.problem(format!("inode {ino}: {why}"));
+        } else if self.symlink_has_nul(inode, &exts)? {
+            // iget refuses it (mount too, for the root or an orphan).
+            self.problem(format!("inode {ino}: NUL byte in the symlink target"));
         }
         if !inode.is_dir() && inode.parent != 0 {
             self.problem(format!("inode {ino}: parent set on a non-directory"));
+        }
+        if self.report.problems.len() != before {
+            self.flawed.insert(ino);
         }
         if inode.is_dir() {
             if self.report.problems.len() != before {
@@ -435,6 +443,21 @@ impl Checker {
             self.dir_extents.insert(ino, valid);
         }
         Ok(())
+    }
+
+    /// Whether a symlink (of valid size and map) has a NUL in its target.
+    fn symlink_has_nul(&mut self, inode: &Inode, exts: &[Extent]) -> io::Result<bool> {
+        if let Some(target) = inode.fast_symlink() {
+            return Ok(target.contains(&0));
+        }
+        match exts.first() {
+            Some(e) if inode.file_type() == S_IFLNK && self.fs.geo.is_data(e.pblk, 1) => {
+                let mut target = vec![0u8; inode.size.min(SYMLINK_MAX) as usize];
+                self.fs.img.read(e.pblk * BS, &mut target)?;
+                Ok(target.contains(&0))
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Directories from the root: records, names, targets, "..", cycles.
@@ -555,41 +578,187 @@ impl Checker {
         }
     }
 
-    fn check_orphans(&mut self) {
-        let Some(state) = self.state else { return };
-        let mut ino = state.orphan_head;
+    /// The orphan list: members in list order and, if it cannot be followed
+    /// to its end, why (mount refuses such a list).
+    fn orphan_list(&self) -> (Vec<u64>, Option<String>) {
+        let mut members = Vec::new();
+        let mut seen = HashSet::new();
+        let mut ino = self.state.map_or(0, |s| s.orphan_head);
         while ino != 0 {
-            if !self.orphans.insert(ino) {
-                self.problem(format!("orphan list: cycle at inode {ino}"));
-                return;
-            }
-            let Some(inode) = self.inodes.get(&ino).copied() else {
-                self.problem(format!("orphan list: inode {ino} is not in use"));
-                return;
+            let why = if !seen.insert(ino) {
+                format!("cycle at inode {ino}")
+            } else if self.fs.geo.inode_offset(ino).is_none() {
+                format!("inode {ino} is out of range")
+            } else if self.damaged.contains(&ino) {
+                format!("inode {ino} is damaged")
+            } else if let Some(inode) = self.inodes.get(&ino) {
+                members.push(ino);
+                ino = inode.orphan_next;
+                continue;
+            } else {
+                format!("inode {ino} is not in use")
             };
-            if inode.nlink != 0 {
-                self.problem(format!(
-                    "orphan list: inode {ino} has {} links",
-                    inode.nlink
+            return (members, Some(why));
+        }
+        (members, None)
+    }
+
+    /// Why mount (or a repair) cannot finish orphan `ino`, if it cannot.
+    fn unfinishable(&self, ino: u64, inode: &Inode) -> Option<&'static str> {
+        let linked = self.refs.contains_key(&ino) || self.parent_of.contains_key(&ino);
+        if self.lost.contains(&ino) {
+            Some("has a damaged extent map or shares blocks with another inode")
+        } else if inode.nlink == 0 && (linked || ino == ROOT_INO) {
+            Some("is in a directory")
+        } else if inode.nlink != 0 && self.flawed.contains(&ino) {
+            Some("is damaged: its truncate cannot be finished")
+        } else {
+            None
+        }
+    }
+
+    /// The orphan list.  Members mount can finish are not a problem; when
+    /// repairing they are finished as mount does: nlink 0 frees the inode,
+    /// nlink > 0 (a truncate in progress) frees its blocks past EOF.  The
+    /// other members are taken off the list and the list is cut where it
+    /// cannot be followed; the other checks handle what that leaves (an
+    /// unlinked inode no longer on the list is freed by `check_links`).
+    fn check_orphans(&mut self) -> io::Result<()> {
+        let (members, cut) = self.orphan_list();
+        if let Some(why) = cut {
+            self.fixable(format!("orphan list: {why}"));
+        }
+        let mut pending = Vec::new();
+        for &ino in &members {
+            let mut inode = self.inodes[&ino];
+            match self.unfinishable(ino, &inode) {
+                None => pending.push((ino, inode)),
+                Some(why) => {
+                    if self.fixable(format!("orphan list: inode {ino} {why}")) {
+                        inode.orphan_next = 0;
+                        self.fs.put_inode(ino, Some(&inode))?;
+                        self.inodes.insert(ino, inode);
+                    }
+                }
+            }
+        }
+        if !self.repair {
+            let free = pending.iter().filter(|(_, i)| i.nlink == 0).count();
+            if !pending.is_empty() {
+                self.report.notes.push(format!(
+                    "orphan list: {free} inode(s) to free and {} truncate(s) to finish \
+                     (the next mount or fsck -y does it)",
+                    pending.len() - free
                 ));
             }
-            if self.refs.contains_key(&ino) || self.parent_of.contains_key(&ino) {
-                self.problem(format!("orphan list: inode {ino} is in a directory"));
-            }
-            ino = inode.orphan_next;
+            self.orphans = members.into_iter().collect();
+            return Ok(());
         }
+        for (ino, inode) in pending {
+            let msg = if inode.nlink == 0 {
+                let n = self.free_inode(ino, &inode)?;
+                format!("orphan inode {ino}: freed, with {n} block(s)")
+            } else {
+                let n = self.finish_truncate(ino, inode)?;
+                format!("orphan inode {ino}: truncate finished, {n} block(s) past EOF freed")
+            };
+            self.report.changes.push(msg);
+        }
+        if let Some(mut state) = self.state.filter(|s| s.orphan_head != 0) {
+            state.orphan_head = 0;
+            self.put_state(state)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the truncate of orphan `ino` (image `inode`, nlink > 0,
+    /// intact, its blocks all its own) as mount does: frees its blocks at
+    /// and past file block ceil(size / 4096) and the extent blocks no
+    /// longer needed, and takes it off the list; returns the blocks freed.
+    fn finish_truncate(&mut self, ino: u64, mut inode: Inode) -> io::Result<u64> {
+        let map = self.fs.read_map(ino, &inode)?;
+        let mut exts = map.extents;
+        let mut runs = Vec::new();
+        let eof = inode.size.div_ceil(BS);
+        extents::remove(&mut exts, eof, MAX_FILE_BLOCKS, &mut |b, n| {
+            runs.push((b, n));
+            Ok(())
+        })
+        .map_err(|e| io::Error::other(format!("inode {ino}: truncating its extents: {e:?}")))?;
+        let keep = chain_len(exts.len()).min(map.chain.len());
+        let (kept, dropped) = map.chain.split_at(keep);
+        let freed = self.free(runs.into_iter().chain(dropped.iter().map(|&b| (b, 1))))?;
+        if freed > 0 {
+            self.fs.put_extents(ino, &mut inode, &exts, kept)?;
+        }
+        inode.orphan_next = 0;
+        self.fs.put_inode(ino, Some(&inode))?;
+        self.inodes.insert(ino, inode);
+        Ok(freed)
+    }
+
+    /// Frees inode `ino` (image `inode`, its blocks all its own) with every
+    /// block it owns, as eviction does; returns the blocks freed.
+    fn free_inode(&mut self, ino: u64, inode: &Inode) -> io::Result<u64> {
+        let map = self.fs.read_map(ino, inode)?;
+        let runs = map.extents.iter().map(|e| (e.pblk, u64::from(e.len)));
+        let freed = self.free(runs.chain(map.chain.iter().map(|&b| (b, 1))))?;
+        self.fs.put_inode(ino, None)?;
+        self.fs.set_bit(self.fs.geo.ibitmap_start, ino - 1, false)?;
+        self.inodes.remove(&ino);
+        self.released(0, 1)?;
+        Ok(freed)
+    }
+
+    /// Frees the runs `(first block, count)` (claimed by one inode only):
+    /// clears them in the block bitmap and in the claims; returns the count.
+    fn free(&mut self, runs: impl Iterator<Item = (u64, u64)>) -> io::Result<u64> {
+        let mut n = 0;
+        for (first, len) in runs {
+            for b in first..first + len {
+                bitmap_clear(&mut self.claimed, b);
+                self.fs.set_bit(self.fs.geo.bbitmap_start, b, false)?;
+            }
+            n += len;
+        }
+        self.released(n, 0)?;
+        Ok(n)
+    }
+
+    /// Keeps the free counts of a clean state block exact after freeing
+    /// `blocks` blocks and `inodes` inodes (as the module counts frees).
+    fn released(&mut self, blocks: u64, inodes: u64) -> io::Result<()> {
+        match self.state.filter(|s| s.clean) {
+            Some(mut s) if blocks + inodes > 0 => {
+                s.free_blocks = s.free_blocks.saturating_add(blocks);
+                s.free_inodes = s.free_inodes.saturating_add(inodes);
+                self.put_state(s)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Stores the state block.
+    fn put_state(&mut self, state: StateBlock) -> io::Result<()> {
+        self.state = Some(state);
+        self.fs.put_state(&state)
     }
 
     /// Reachability and link counts of every in-use inode.
     fn check_links(&mut self) -> io::Result<()> {
         for (ino, mut inode) in self.inodes.clone() {
-            if self.orphans.contains(&ino) {
-                continue;
-            }
-            if inode.orphan_next != 0 {
-                self.problem(format!(
+            let listed = self.orphans.contains(&ino);
+            if inode.orphan_next != 0
+                && !listed
+                && self.fixable(format!(
                     "inode {ino}: orphan_next set but not on the orphan list"
-                ));
+                ))
+            {
+                inode.orphan_next = 0;
+                self.fs.put_inode(ino, Some(&inode))?;
+            }
+            if listed && inode.nlink == 0 {
+                continue;
             }
             let (reached, want) = if inode.is_dir() {
                 let subdirs = self.subdirs.get(&ino).copied().unwrap_or(0);
@@ -598,7 +767,16 @@ impl Checker {
                 let refs = self.refs.get(&ino).copied();
                 (refs.is_some(), refs.unwrap_or(0))
             };
-            if !reached {
+            if !reached && inode.nlink == 0 {
+                // An orphan lost from the list: freed, as mount frees orphans.
+                let msg = format!(
+                    "inode {ino}: lost orphan (no links, in no directory, not on the orphan list)"
+                );
+                let safe = self.dirs_complete && !self.lost.contains(&ino);
+                if self.fixable_if(safe, msg) {
+                    self.free_inode(ino, &inode)?;
+                }
+            } else if !reached {
                 self.problem(format!(
                     "inode {ino}: unreachable (in no directory, not on the orphan list)"
                 ));
@@ -670,7 +848,7 @@ impl Checker {
             );
             if self.fixable_if(self.owners_known, msg) {
                 (state.free_blocks, state.free_inodes) = free;
-                self.fs.put_state(&state)?;
+                self.put_state(state)?;
             }
         }
         Ok(())

@@ -4,7 +4,7 @@
 //! it, fsck reads, checks and repairs through it, and the tests build
 //! filesystems with it.  Nothing reaches the device before [`Image::flush`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io;
 use std::ops::Range;
 
@@ -154,6 +154,42 @@ impl Image {
     }
 }
 
+/// An extent map as [`Fs::read_map`] found it.
+#[derive(Clone, Debug, Default)]
+pub struct ExtentMap {
+    /// The extents that decode: inline ones, then the chain's, in order.
+    pub extents: Vec<Extent>,
+    /// The extent blocks of the chain that were read, in chain order.
+    pub chain: Vec<u64>,
+    /// Extent slots the inode and its chain hold (`nextents` if intact).
+    pub recorded: u64,
+    /// Each part that could not be read (the map is then incomplete: the
+    /// blocks those parts map are unknown).
+    pub damage: Vec<String>,
+}
+
+/// The extent blocks a map of `n` extents needs.
+pub fn chain_len(n: usize) -> usize {
+    n.saturating_sub(INLINE_EXTENTS).div_ceil(EXTENTS_PER_BLOCK)
+}
+
+/// Extent maps are edited with `fs/extents.rs`, as in the module.
+impl crate::extents::ExtentList for Vec<Extent> {
+    fn exts(&self) -> &[Extent] {
+        self
+    }
+    fn exts_mut(&mut self) -> &mut [Extent] {
+        self
+    }
+    fn insert_at(&mut self, i: usize, e: Extent) -> Result<(), ()> {
+        self.insert(i, e);
+        Ok(())
+    }
+    fn remove_at(&mut self, i: usize) {
+        self.remove(i);
+    }
+}
+
 /// An image with its (trusted) superblock: typed access to the metadata.
 #[derive(Debug)]
 pub struct Fs {
@@ -258,6 +294,111 @@ impl Fs {
             inode.encode(&mut slot);
         }
         self.img.write(offset, &slot)
+    }
+
+    /// The extent map of inode `ino` (image `inode`): its inline extents,
+    /// then its chain of extent blocks.  The walk stops at the first chain
+    /// block outside the data area, seen before in this chain, that does
+    /// not decode or that another inode owns.
+    pub fn read_map(&mut self, ino: u64, inode: &Inode) -> io::Result<ExtentMap> {
+        let mut m = ExtentMap {
+            recorded: inode.inline_count() as u64,
+            ..ExtentMap::default()
+        };
+        for i in 0..inode.inline_count() {
+            match inode.inline_extent(i) {
+                Some(Ok(e)) => m.extents.push(e),
+                Some(Err(e)) => m
+                    .damage
+                    .push(format!("inline extent {i}: {}", e.describe())),
+                None => {}
+            }
+        }
+        let mut seen = HashSet::new();
+        let mut next = inode.extent_block;
+        while next != 0 {
+            let at = format!("extent block {next}");
+            if !self.geo.is_data(next, 1) {
+                m.damage.push(format!("{at}: outside the data area"));
+                break;
+            }
+            if !seen.insert(next) {
+                m.damage.push(format!("{at}: the chain loops"));
+                break;
+            }
+            let block = self.img.block(next)?;
+            let header = match ExtentBlockHeader::decode(&block[..]) {
+                Ok(h) if h.owner == ino => h,
+                Ok(h) => {
+                    m.damage.push(format!("{at}: owner is inode {}", h.owner));
+                    break;
+                }
+                Err(e) => {
+                    m.damage.push(format!("{at}: {}", e.describe()));
+                    break;
+                }
+            };
+            for i in 0..header.count as usize {
+                match block_extent(&block[..], i) {
+                    Some(Ok(e)) => m.extents.push(e),
+                    Some(Err(e)) => m.damage.push(format!("{at}: extent {i}: {}", e.describe())),
+                    None => {}
+                }
+            }
+            m.chain.push(next);
+            m.recorded += u64::from(header.count);
+            next = header.next;
+        }
+        Ok(m)
+    }
+
+    /// Stores the extent map `exts` of inode `ino`: the first
+    /// `INLINE_EXTENTS` in `inode`, the rest in the extent blocks `chain`
+    /// (exactly [`chain_len`] of them, in chain order); sets the extent
+    /// fields and the block count of `inode`, which the caller stores.
+    /// The same layout as the module's `log_extents` (fs/inode.rs).
+    pub fn put_extents(
+        &mut self,
+        ino: u64,
+        inode: &mut Inode,
+        exts: &[Extent],
+        chain: &[u64],
+    ) -> io::Result<()> {
+        let nextents = u32::try_from(exts.len()).ok();
+        let (Some(nextents), true) = (nextents, chain.len() == chain_len(exts.len())) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} extents do not fit {} extent blocks",
+                    exts.len(),
+                    chain.len()
+                ),
+            ));
+        };
+        inode.inline = [0; INLINE_SIZE];
+        for (i, e) in exts.iter().take(INLINE_EXTENTS).enumerate() {
+            inode.set_inline_extent(i, e);
+        }
+        let rest = exts.get(INLINE_EXTENTS..).unwrap_or(&[]);
+        for ((k, group), &at) in rest.chunks(EXTENTS_PER_BLOCK).enumerate().zip(chain) {
+            let mut block = [0u8; BLOCK_SIZE as usize];
+            for (slot, e) in (EXTENT_BLOCK_HEADER..).step_by(EXTENT_SIZE).zip(group) {
+                block[slot..slot + EXTENT_SIZE].copy_from_slice(&e.encode());
+            }
+            let header = ExtentBlockHeader {
+                count: group.len() as u32,
+                next: chain.get(k + 1).copied().unwrap_or(0),
+                owner: ino,
+            };
+            header
+                .encode(&mut block)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.describe()))?;
+            self.img.write(byte_offset(at)?, &block)?;
+        }
+        inode.nextents = nextents;
+        inode.extent_block = chain.first().copied().unwrap_or(0);
+        inode.blocks = crate::extents::mapped_blocks(exts) + chain.len() as u64;
+        Ok(())
     }
 
     /// The state block, decoded.

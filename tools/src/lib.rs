@@ -29,6 +29,8 @@ pub mod cli;
 #[cfg(feature = "std")]
 pub mod dev;
 #[cfg(feature = "std")]
+pub mod fuzz;
+#[cfg(feature = "std")]
 pub mod image;
 
 #[cfg(test)]

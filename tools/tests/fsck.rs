@@ -65,62 +65,6 @@ fn populated_filesystem_is_clean() {
 }
 
 #[test]
-fn orphans_are_not_unreachable() {
-    let (img, _) = populated();
-    let mut t = TestFs::open(&img);
-    let orphan = |t: &mut TestFs, next| {
-        let ino = t.alloc_inode(&Inode {
-            nlink: 0,
-            orphan_next: next,
-            ..Inode::new(S_IFREG | 0o600, t.now)
-        });
-        let pblk = t.alloc_block();
-        t.set_extents(
-            ino,
-            &[Extent {
-                lblk: 0,
-                len: 1,
-                unwritten: false,
-                pblk,
-            }],
-        );
-        t.edit(ino, |i| i.size = 10);
-        ino
-    };
-    let second = orphan(&mut t, 0);
-    let first = orphan(&mut t, second);
-    let mut s = t.fs.state().unwrap().unwrap();
-    s.orphan_head = first;
-    t.fs.put_state(&s).unwrap();
-    t.finish();
-    let (code, out) = check_n(&img);
-    assert_eq!(code, 0, "{out}");
-
-    // A cycle.
-    let mut t = TestFs::open(&img);
-    t.edit(second, |i| i.orphan_next = first);
-    t.finish();
-    expect_problem(&img, &format!("orphan list: cycle at inode {first}"), false);
-}
-
-#[test]
-fn orphan_with_links() {
-    let (img, tree) = populated();
-    let mut t = TestFs::open(&img);
-    let mut s = t.fs.state().unwrap().unwrap();
-    s.orphan_head = tree.c;
-    t.fs.put_state(&s).unwrap();
-    t.finish();
-    let (code, out) = check_n(&img);
-    assert_eq!(code, 4);
-    assert!(
-        out.contains(&format!("orphan list: inode {} has 1 links", tree.c)),
-        "{out}"
-    );
-    assert!(out.contains("is in a directory"), "{out}");
-}
-
-#[test]
 fn block_owned_twice() {
     let (img, tree) = populated();
     let mut t = TestFs::open(&img);

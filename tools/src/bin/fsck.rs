@@ -57,6 +57,9 @@ fn run(args: &Args) -> io::Result<u8> {
     let dev = Device::open(&args.device, repair)?;
     let (report, mut img) = check(Image::new(dev), repair)?;
     print(&report, &[]);
+    for change in &report.changes {
+        println!("fsck.daxfs: {change}");
+    }
     for note in &report.notes {
         println!("fsck.daxfs: {note}");
     }
@@ -69,7 +72,7 @@ fn run(args: &Args) -> io::Result<u8> {
             if args.verbose {
                 println!("{path}:\n{}", Summary(sb));
             }
-            if report.problems.is_empty() {
+            if report.problems.is_empty() && report.changes.is_empty() {
                 CLEAN
             } else if !report.repaired() {
                 UNCORRECTED

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use daxfs::image::Fs;
+use daxfs::image::{chain_len, ExtentMap, Fs};
 use daxfs::*;
 
 pub const MKFS: &str = env!("CARGO_BIN_EXE_mkfs-daxfs");
@@ -176,6 +176,15 @@ impl TestFs {
         self.alloc(g.bbitmap_start, g.bbitmap_blocks, g.data_start, g.blocks)
     }
 
+    /// Allocates `n` consecutive data blocks; returns the first.
+    pub fn alloc_run(&mut self, n: u64) -> u64 {
+        let first = self.alloc_block();
+        for k in 1..n {
+            assert_eq!(self.alloc_block(), first + k, "blocks not consecutive");
+        }
+        first
+    }
+
     /// A free data block, left free.
     pub fn free_block(&mut self) -> u64 {
         let b = self.alloc_block();
@@ -212,34 +221,19 @@ impl TestFs {
     pub fn set_extents(&mut self, ino: u64, exts: &[Extent]) {
         let mut inode = self.inode(ino);
         assert_eq!(inode.extent_block, 0);
-        for (i, e) in exts.iter().take(INLINE_EXTENTS).enumerate() {
-            inode.set_inline_extent(i, e);
-        }
-        let chunks: Vec<&[Extent]> = exts
-            .get(INLINE_EXTENTS..)
-            .unwrap_or(&[])
-            .chunks(EXTENTS_PER_BLOCK)
+        let chain: Vec<u64> = (0..chain_len(exts.len()))
+            .map(|_| self.alloc_block())
             .collect();
-        let chain: Vec<u64> = chunks.iter().map(|_| self.alloc_block()).collect();
-        for (k, chunk) in chunks.iter().enumerate() {
-            let mut block = [0u8; BLOCK_SIZE as usize];
-            for (i, e) in chunk.iter().enumerate() {
-                let o = extent_slot(i).unwrap();
-                block[o..o + EXTENT_SIZE].copy_from_slice(&e.encode());
-            }
-            ExtentBlockHeader {
-                count: chunk.len() as u32,
-                next: chain.get(k + 1).copied().unwrap_or(0),
-                owner: ino,
-            }
-            .encode(&mut block)
-            .unwrap();
-            self.fs.img.write(chain[k] * BS, &block).unwrap();
-        }
-        inode.nextents = exts.len() as u32;
-        inode.extent_block = chain.first().copied().unwrap_or(0);
-        inode.blocks = exts.iter().map(|e| u64::from(e.len)).sum::<u64>() + chain.len() as u64;
+        self.fs.put_extents(ino, &mut inode, exts, &chain).unwrap();
         self.put(ino, &inode);
+    }
+
+    /// The extents and extent blocks of inode `ino`, which must be intact.
+    pub fn map(&mut self, ino: u64) -> ExtentMap {
+        let inode = self.inode(ino);
+        let map = self.fs.read_map(ino, &inode).unwrap();
+        assert!(map.damage.is_empty(), "{:?}", map.damage);
+        map
     }
 
     /// The device block holding block `lblk` of directory `dir` (inline
@@ -382,17 +376,32 @@ impl TestFs {
         self.edit(ino, |i| i.nlink += 1);
     }
 
-    /// Sets the free counts of the state block from the bitmaps.
-    fn update_counts(&mut self) {
+    /// Free blocks and inodes, as the bitmaps say.
+    pub fn free_counts(&mut self) -> (u64, u64) {
         let free = |map: Vec<u8>, n: u64| {
             n - (0..n)
                 .filter(|&b| bitmap_test(&map, b) == Some(true))
                 .count() as u64
         };
         let g = self.fs.geo;
+        (
+            free(self.fs.block_bitmap().unwrap(), g.blocks),
+            free(self.fs.inode_bitmap().unwrap(), g.inodes),
+        )
+    }
+
+    /// Sets the free counts of the state block from the bitmaps.
+    fn update_counts(&mut self) {
         let mut s = self.fs.state().unwrap().unwrap();
-        s.free_blocks = free(self.fs.block_bitmap().unwrap(), g.blocks);
-        s.free_inodes = free(self.fs.inode_bitmap().unwrap(), g.inodes);
+        (s.free_blocks, s.free_inodes) = self.free_counts();
+        self.fs.put_state(&s).unwrap();
+    }
+
+    /// Puts inode `ino` at the head of the orphan list.
+    pub fn push_orphan(&mut self, ino: u64) {
+        let mut s = self.fs.state().unwrap().unwrap();
+        self.edit(ino, |i| i.orphan_next = s.orphan_head);
+        s.orphan_head = ino;
         self.fs.put_state(&s).unwrap();
     }
 

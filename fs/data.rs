@@ -13,9 +13,10 @@
 //!   Lookups that find what they need take only the inode state lock.
 #![forbid(unsafe_code)]
 
-use crate::extents::{self, EditError, ExtentList, Lookup};
+use crate::extents::{self, Lookup};
+use crate::extmap::Found;
 use crate::format::{self, Extent, MAX_FILE_BLOCKS};
-use crate::inode::{self, copy_vec, DInode, IState};
+use crate::inode::{self, DInode, IState, Map, MapWindow};
 use crate::kfs::file::Falloc;
 use crate::kfs::iomap::{Kind, Mapping, Purpose, Request};
 use crate::meta::{Tx, STEP_BLOCKS, STEP_EXTENTS};
@@ -26,31 +27,16 @@ const BS: u64 = format::BLOCK_SIZE as u64;
 /// Blocks per 2 MiB (a PMD mapping).
 const PMD_BLOCKS: u64 = format::DATA_ALIGN_BLOCKS;
 
-/// The extent list of an inode, as `fs/extents.rs` edits it.
-pub(crate) struct Exts(pub(crate) KVVec<Extent>);
+/// The window of the extent map an edit opened (`open`), if any.
+type Opened = Option<MapWindow>;
 
-impl ExtentList for Exts {
-    fn exts(&self) -> &[Extent] {
-        &self.0
+/// Opens the window of `map` for an edit of file blocks `lo..hi` (once per
+/// transaction) and returns its extents.
+fn open<'w>(w: &'w mut Opened, map: &Map, lo: u64, hi: u64) -> Result<&'w mut KVVec<Extent>> {
+    if w.is_some() {
+        return Err(EINVAL);
     }
-    fn exts_mut(&mut self) -> &mut [Extent] {
-        &mut self.0
-    }
-    fn insert_at(&mut self, i: usize, e: Extent) -> Result<(), ()> {
-        self.0.reserve(1, GFP_KERNEL).map_err(|_| ())?;
-        self.0.insert_within_capacity(i, e).map_err(|_| ())
-    }
-    fn remove_at(&mut self, i: usize) {
-        let _ = self.0.remove(i);
-    }
-}
-
-fn edit_err(e: EditError) -> Error {
-    match e {
-        EditError::NoMemory => ENOMEM,
-        EditError::Invalid => EINVAL,
-        EditError::Callback => EIO,
-    }
+    Ok(&mut w.insert(map.window(lo, hi)?).exts)
 }
 
 /// What an edit of an extent map did.
@@ -59,19 +45,20 @@ enum Edit {
     Unchanged,
     /// The extents changed.
     Changed,
-    /// The extents and the size changed.
+    /// The extents (if a window was opened) and the size changed.
     Resized(u64),
 }
 
-/// One change of `inode`'s extent map as one transaction: `edit` works on
-/// a copy of the extents (allocating or freeing in `tx`, seeing the
-/// current state), then the result is logged, committed and installed.
+/// One change of `inode`'s extent map as one transaction: `edit` sees the
+/// current state, allocates or frees in `tx` and edits the extents of the
+/// window it opens (`open`); the leaves that changed are logged with the
+/// inode, committed, and spliced into the map.
 /// Takes the metadata mutex, then the inode state (docs/locking.md).
-fn change_map(inode: &DInode, edit: impl FnOnce(&mut Tx<'_>, &mut Exts, &IState) -> Result<Edit>) -> Result {
+fn change_map(inode: &DInode, edit: impl FnOnce(&mut Tx<'_>, &IState, &mut Opened) -> Result<Edit>) -> Result {
     let mut tx = inode.super_block().info().store.begin();
     let mut st = inode.data().state.lock();
-    let mut exts = Exts(copy_vec(&st.extents)?);
-    let size = match edit(&mut tx, &mut exts, &st)? {
+    let mut w = None;
+    let size = match edit(&mut tx, &st, &mut w)? {
         Edit::Unchanged => return Ok(()),
         Edit::Changed => None,
         Edit::Resized(s) => Some(s),
@@ -81,14 +68,16 @@ fn change_map(inode: &DInode, edit: impl FnOnce(&mut Tx<'_>, &mut Exts, &IState)
     if let Some(s) = size {
         d.size = s;
     }
-    let mut chain = copy_vec(&st.chain)?;
-    inode::log_extents(&mut tx, inode.ino(), &mut d, &exts.0, Some(&st.extents), &mut chain)?;
-    d.blocks = extents::mapped_blocks(&exts.0) + chain.len() as u64;
+    let change = match w {
+        Some(w) => Some(inode::log_window(&mut tx, inode.ino(), &mut st.map, w, &mut d)?),
+        None => None,
+    };
     inode::log_inode(&mut tx, inode.ino(), &d)?;
     tx.commit()?;
     st.disk = d;
-    st.extents = exts.0;
-    st.chain = chain;
+    if let Some(c) = change {
+        inode::install_map(inode.super_block(), inode.ino(), &mut st.map, c);
+    }
     inode.set_blocks(d.blocks);
     Ok(())
 }
@@ -107,9 +96,9 @@ fn mapping_of(e: &Extent, lblk: u64) -> Mapping {
 
 /// Where to continue file block `lblk`'s previous run in device space,
 /// if the gap keeps the 2 MiB colour cheap to honour.
-fn goal(exts: &[Extent], prev: Option<usize>, lblk: u64) -> Option<u64> {
-    let p = exts.get(prev?)?;
-    (lblk - p.end() < PMD_BLOCKS).then(|| p.pblk + (lblk - u64::from(p.lblk)))
+fn goal(prev: Option<Extent>, lblk: u64) -> Option<u64> {
+    let p = prev?;
+    (lblk.checked_sub(p.end())? < PMD_BLOCKS).then(|| p.pblk + (lblk - u64::from(p.lblk)))
 }
 
 /// `iomap_begin`: what backs the file at `pos`, allocating (or converting
@@ -128,17 +117,16 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
     let write = req.purpose == Purpose::Write;
     {
         let st = inode.data().state.lock();
-        match extents::lookup(&st.extents, first) {
-            Lookup::Mapped { index } => {
-                let e = st.extents[index];
+        match st.map.lookup(first) {
+            Found::Mapped(e) => {
                 if !(write && e.unwritten) {
                     return Ok(mapping_of(&e, first));
                 }
             }
-            Lookup::Hole { next, .. } if !write => {
+            Found::Hole { next, .. } if !write => {
                 return Ok(Mapping { kind: Kind::Hole, offset: first * BS, length: (next - first) * BS, addr: 0, new: false, converted: false });
             }
-            Lookup::Hole { .. } => {}
+            Found::Hole { .. } => {}
         }
     }
     if req.nowait {
@@ -172,11 +160,10 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
         Ok(())
     };
     let mut out = None;
-    change_map(inode, |tx, exts, st| {
+    change_map(inode, |tx, st, w| {
         // Look again: another writer or fault may have allocated meanwhile.
-        let (pblk, count, converted) = match extents::lookup(&st.extents, first) {
-            Lookup::Mapped { index } => {
-                let e = st.extents[index];
+        let (pblk, count, converted) = match st.map.lookup(first) {
+            Found::Mapped(e) => {
                 if !e.unwritten {
                     out = Some(mapping_of(&e, first));
                     return Ok(Edit::Unchanged);
@@ -184,15 +171,15 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
                 let stop = end.min(e.end()).max(first + 1);
                 let p = e.pblk + (first - u64::from(e.lblk));
                 zero(p, first, stop - first)?;
-                extents::set_written(exts, first, stop).map_err(edit_err)?;
+                extents::set_written(open(w, &st.map, first, stop)?, first, stop)?;
                 (p, stop - first, true)
             }
-            Lookup::Hole { next, prev } => {
+            Found::Hole { next, prev } => {
                 let want = end.min(next).max(first + 1) - first;
-                let (p, n) = tx.alloc_data(goal(&st.extents, prev, first), first, want)?;
+                let (p, n) = tx.alloc_data(goal(prev, first), first, want)?;
                 zero(p, first, n)?;
                 let e = Extent { lblk: first as u32, len: n as u32, pblk: p, unwritten: false };
-                extents::insert(exts, e).map_err(edit_err)?;
+                extents::insert(open(w, &st.map, first, first + n)?, e)?;
                 (p, n, false)
             }
         };
@@ -247,9 +234,10 @@ pub(crate) fn iomap_end(inode: &DInode, pos: u64, len: u64, written: u64, map: &
     if from >= to {
         return Ok(());
     }
-    change_map(inode, |tx, exts, _| {
+    change_map(inode, |tx, st, w| {
+        let exts = open(w, &st.map, from, to)?;
         if map.converted {
-            extents::set_unwritten(exts, from, to).map_err(edit_err)?;
+            extents::set_unwritten(exts, from, to)?;
         } else {
             remove_blocks(tx, exts, from, to)?;
         }
@@ -258,19 +246,19 @@ pub(crate) fn iomap_end(inode: &DInode, pos: u64, len: u64, written: u64, map: &
 }
 
 /// Unmaps file blocks `from..to` in `exts`, freeing them in `tx`.
-fn remove_blocks(tx: &mut Tx<'_>, exts: &mut Exts, from: u64, to: u64) -> Result {
+fn remove_blocks(tx: &mut Tx<'_>, exts: &mut KVVec<Extent>, from: u64, to: u64) -> Result {
     let mut err = None;
     extents::remove(exts, from, to, &mut |b, n| {
         tx.free_blocks(b, n).map_err(|e| {
             err = Some(e);
         })
     })
-    .map_err(|e| err.take().unwrap_or_else(|| edit_err(e)))
+    .map_err(|e| err.take().unwrap_or_else(|| Error::from(e)))
 }
 
 /// The first written extent ending past file block `eof`, from the end.
-fn stale_extent(exts: &[Extent], eof: u64) -> Option<Extent> {
-    exts.iter().rev().take_while(|e| e.end() > eof).find(|e| !e.unwritten).copied()
+fn stale_extent(map: &Map, eof: u64) -> Option<Extent> {
+    map.iter().rev().take_while(|e| e.end() > eof).find(|e| !e.unwritten).copied()
 }
 
 /// Written blocks past the block holding EOF are stale: a crash between a
@@ -279,21 +267,22 @@ fn stale_extent(exts: &[Extent], eof: u64) -> Option<Extent> {
 /// preallocations stay), so they can never show through.  Unmapped at
 /// this point: nothing maps a file past EOF.  One bounded piece (the end
 /// of the last stale extent) per call.
-fn remove_stale(tx: &mut Tx<'_>, exts: &mut Exts, old_size: u64) -> Result<Edit> {
+fn remove_stale(tx: &mut Tx<'_>, st: &IState, w: &mut Opened, old_size: u64) -> Result<Edit> {
     let eof = old_size.div_ceil(BS);
-    let Some(e) = stale_extent(&exts.0, eof) else {
+    let Some(e) = stale_extent(&st.map, eof) else {
         return Ok(Edit::Unchanged);
     };
     let end = e.end();
-    remove_blocks(tx, exts, u64::from(e.lblk).max(eof).max(end.saturating_sub(STEP_BLOCKS)), end)?;
+    let start = u64::from(e.lblk).max(eof).max(end.saturating_sub(STEP_BLOCKS));
+    remove_blocks(tx, open(w, &st.map, start, end)?, start, end)?;
     Ok(Edit::Changed)
 }
 
 /// Frees stale written blocks past `old_size` (see `remove_stale`), one
 /// bounded transaction at a time.
 pub(crate) fn drop_stale(inode: &DInode, old_size: u64) -> Result {
-    while stale_extent(&inode.data().state.lock().extents, old_size.div_ceil(BS)).is_some() {
-        change_map(inode, |tx, exts, _| remove_stale(tx, exts, old_size))?;
+    while stale_extent(&inode.data().state.lock().map, old_size.div_ceil(BS)).is_some() {
+        change_map(inode, |tx, st, w| remove_stale(tx, st, w, old_size))?;
     }
     Ok(())
 }
@@ -301,10 +290,9 @@ pub(crate) fn drop_stale(inode: &DInode, old_size: u64) -> Result {
 /// Where the last bounded piece of removing file blocks `from..to` starts:
 /// removing `start..to` frees at most `STEP_BLOCKS` blocks of at most
 /// `STEP_EXTENTS` extents.  `from` when all of it fits one transaction.
-fn step_start(exts: &[Extent], from: u64, to: u64) -> u64 {
+fn step_start(map: &Map, from: u64, to: u64) -> u64 {
     let (mut blocks, mut n) = (0u64, 0usize);
-    let last = exts.partition_point(|e| u64::from(e.lblk) < to);
-    for e in exts[..last].iter().rev() {
+    for e in map.rev_before(to) {
         let end = e.end().min(to);
         if end <= from {
             break;
@@ -330,12 +318,12 @@ fn remove_tail_steps(inode: &DInode, from: u64, to: u64) -> Result {
     let mut to = to;
     loop {
         let mut cut = from;
-        change_map(inode, |tx, exts, _| {
-            cut = step_start(&exts.0, from, to);
+        change_map(inode, |tx, st, w| {
+            cut = step_start(&st.map, from, to);
             if cut <= from {
                 return Ok(Edit::Unchanged);
             }
-            remove_blocks(tx, exts, cut, to)?;
+            remove_blocks(tx, open(w, &st.map, cut, to)?, cut, to)?;
             Ok(Edit::Changed)
         })?;
         if cut <= from {
@@ -348,8 +336,8 @@ fn remove_tail_steps(inode: &DInode, from: u64, to: u64) -> Result {
 /// Frees file blocks `from..to`, in as many bounded transactions as needed.
 fn remove_range(inode: &DInode, from: u64, to: u64) -> Result {
     remove_tail_steps(inode, from, to)?;
-    change_map(inode, |tx, exts, _| {
-        remove_blocks(tx, exts, from, to)?;
+    change_map(inode, |tx, st, w| {
+        remove_blocks(tx, open(w, &st.map, from, to)?, from, to)?;
         Ok(Edit::Changed)
     })
 }
@@ -391,11 +379,11 @@ pub(crate) fn set_size(inode: &DInode, size: u64) -> Result {
         if size >= old {
             drop_stale(inode, old)?;
         }
-        change_map(inode, |tx, exts, st| {
+        change_map(inode, |tx, st, w| {
             if size < st.disk.size {
-                more = step_start(&exts.0, from, MAX_FILE_BLOCKS) > from;
+                more = step_start(&st.map, from, MAX_FILE_BLOCKS) > from;
                 if !more {
-                    remove_blocks(tx, exts, from, MAX_FILE_BLOCKS)?;
+                    remove_blocks(tx, open(w, &st.map, from, MAX_FILE_BLOCKS)?, from, MAX_FILE_BLOCKS)?;
                 } else if st.disk.nlink != 0 {
                     orphan::add(tx, inode.ino(), &st.disk)?;
                     on_list = true;
@@ -425,15 +413,16 @@ pub(crate) fn finish_truncate(inode: &DInode, on_list: bool) -> Result {
     let from = size.div_ceil(BS);
     let dev = &inode.super_block().info().store.dev;
     let r = remove_tail_steps(inode, from, MAX_FILE_BLOCKS).and_then(|()| {
-        change_map(inode, |tx, exts, st| {
+        change_map(inode, |tx, st, w| {
+            let exts = open(w, &st.map, from, MAX_FILE_BLOCKS)?;
             remove_blocks(tx, exts, from, MAX_FILE_BLOCKS)?;
             if on_list {
                 // The rest of the block holding EOF reads as zeroes before
                 // the inode leaves the list (a crash before the caller's own
                 // zeroing would leave it to show through mmap); the
                 // commit's first fence orders it.
-                if let (true, Lookup::Mapped { index }) = (size % BS != 0, extents::lookup(&exts.0, size / BS)) {
-                    let e = exts.0[index];
+                if let (true, Lookup::Mapped { index }) = (size % BS != 0, extents::lookup(exts, size / BS)) {
+                    let e = exts[index];
                     if !e.unwritten {
                         dev.zero((e.pblk + (size / BS - u64::from(e.lblk))) * BS + size % BS, BS - size % BS)?;
                     }
@@ -464,16 +453,16 @@ fn allocate_unwritten(inode: &DInode, from: u64, to: u64) -> Result {
     let mut b = from;
     while b < to {
         let mut next = b;
-        change_map(inode, |tx, exts, st| match extents::lookup(&st.extents, b) {
-            Lookup::Mapped { index } => {
-                next = st.extents[index].end();
+        change_map(inode, |tx, st, w| match st.map.lookup(b) {
+            Found::Mapped(e) => {
+                next = e.end();
                 Ok(Edit::Unchanged)
             }
-            Lookup::Hole { next: hole_end, prev } => {
+            Found::Hole { next: hole_end, prev } => {
                 let want = (hole_end.min(to) - b).min(u64::from(format::EXTENT_MAX_LEN));
-                let (p, n) = tx.alloc_data(goal(&st.extents, prev, b), b, want)?;
-                extents::insert(exts, Extent { lblk: b as u32, len: n as u32, pblk: p, unwritten: true })
-                    .map_err(edit_err)?;
+                let (p, n) = tx.alloc_data(goal(prev, b), b, want)?;
+                let e = Extent { lblk: b as u32, len: n as u32, pblk: p, unwritten: true };
+                extents::insert(open(w, &st.map, b, b + n)?, e)?;
                 next = b + n;
                 Ok(Edit::Changed)
             }
@@ -543,27 +532,60 @@ pub(crate) fn fallocate(inode: &DInode, op: Falloc, off: u64, len: u64) -> Resul
             };
             let (from, blocks) = (off / BS, len / BS);
             if op == Falloc::CollapseRange {
-                // Freed in bounded steps first (a crash in between leaves
-                // the range punched, not collapsed, as on ext4).
-                remove_range(inode, from, from + blocks)?;
+                collapse(inode, from, blocks, new_size)
+            } else {
+                insert_space(inode, from, blocks, new_size)
             }
-            change_map(inode, |tx, exts, _| {
-                if op == Falloc::CollapseRange {
-                    remove_blocks(tx, exts, from, from + blocks)?;
-                    extents::shift(exts, from + blocks, -(blocks as i64)).map_err(edit_err)?;
-                } else {
-                    extents::split_at(exts, from).map_err(edit_err)?;
-                    extents::shift(exts, from, blocks as i64).map_err(|e| match e {
-                        EditError::Invalid => EFBIG,
-                        e => edit_err(e),
-                    })?;
-                }
-                Ok(Edit::Resized(new_size))
-            })?;
-            inode.set_size(new_size);
-            Ok(())
         }
     }
+}
+
+/// Collapse range: frees file blocks `from..from + blocks` (in bounded
+/// steps: a crash in between leaves the range punched, as on ext4), then
+/// moves every later extent left, `SHIFT_LEAVES` extent blocks per
+/// transaction, from the first on, and sets the size with the last.  A
+/// crash in between leaves a consistent file whose first extents moved
+/// and later ones did not (as XFS and ext4 shift in steps too).
+fn collapse(inode: &DInode, from: u64, blocks: u64, new_size: u64) -> Result {
+    remove_range(inode, from, from + blocks)?;
+    let mut c = Some(from + blocks);
+    while let Some(at) = c {
+        change_map(inode, |_, st, w| {
+            let (win, next) = st.map.shift_left_window(at)?;
+            extents::shift(&mut w.insert(win).exts, at, -(blocks as i64))?;
+            c = next;
+            Ok(if next.is_none() { Edit::Resized(new_size) } else { Edit::Changed })
+        })?;
+    }
+    inode.set_size(new_size);
+    Ok(())
+}
+
+/// Insert range: the size grows first (so no extent is ever past EOF),
+/// the extent at `from` is split, then every extent from there on moves
+/// right by `blocks`, `SHIFT_LEAVES` extent blocks per transaction from
+/// the last back (a crash in between leaves a consistent file whose last
+/// extents moved, as on XFS).
+fn insert_space(inode: &DInode, from: u64, blocks: u64, new_size: u64) -> Result {
+    let last = inode.data().state.lock().map.last().map_or(0, |e| e.end());
+    if last.checked_add(blocks).map_or(true, |e| e > MAX_FILE_BLOCKS) {
+        return Err(EFBIG);
+    }
+    change_map(inode, |_, st, w| {
+        extents::split_at(open(w, &st.map, from, from + 1)?, from)?;
+        Ok(Edit::Resized(new_size))
+    })?;
+    inode.set_size(new_size);
+    let mut c = Some(MAX_FILE_BLOCKS);
+    while let Some(until) = c {
+        change_map(inode, |_, st, w| {
+            let (win, next) = st.map.shift_right_window(from, until)?;
+            extents::shift_range(&mut w.insert(win).exts, from, until, blocks as i64)?;
+            c = next;
+            Ok(Edit::Changed)
+        })?;
+    }
+    Ok(())
 }
 
 /// Makes bytes `off..end` read as zeroes and frees the whole blocks there.

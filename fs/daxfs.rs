@@ -14,6 +14,8 @@ mod format;
 #[allow(dead_code, unreachable_pub)]
 mod extents;
 #[allow(dead_code, unreachable_pub)]
+mod extmap;
+#[allow(dead_code, unreachable_pub)]
 mod alloc;
 mod data;
 mod dir;

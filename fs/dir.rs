@@ -15,7 +15,7 @@
 
 use crate::kfs::mem;
 use crate::format::{self, DirPos};
-use crate::inode::{self, DInode, IState};
+use crate::inode::{self, DInode, Snap};
 use crate::meta::Tx;
 use kernel::{
     prelude::*,
@@ -132,10 +132,7 @@ impl DirIndex {
         let mut block = mem::zeroed_kvec(BS as usize)?;
         let nblocks = dir.size() / BS;
         for lblk in 0..nblocks {
-            let pblk = {
-                let st = dir.data().state.lock();
-                inode::map_block(&st.extents, lblk).ok_or_else(|| corrupt(dir, "hole in directory"))?
-            };
+            let pblk = block_of(dir, lblk, "hole in directory")?;
             dev.read(pblk * BS, &mut block)?;
             for r in format::dir_records(&block) {
                 let r = r.map_err(|e| corrupt(dir, e.describe()))?;
@@ -170,10 +167,7 @@ impl DirIndex {
                 break;
             }
             let s = key_slot(*k);
-            let pblk = {
-                let st = dir.data().state.lock();
-                inode::map_block(&st.extents, s / BS).ok_or_else(|| corrupt(dir, "index points past the end"))?
-            };
+            let pblk = block_of(dir, s / BS, "index points past the end")?;
             let mut rec = [0u8; format::DIR_REC_HEADER + format::NAME_MAX];
             let off = pblk * BS + s % BS;
             let len = rec.len().min((BS - s % BS) as usize);
@@ -190,13 +184,13 @@ impl DirIndex {
 
     /// Logs a new entry `name -> ino` in `tx`, in the block with the least
     /// free space that holds it.  May grow the directory by a block: then
-    /// `dst`/`extents` (copies of the directory's state) change and must be
-    /// stored after the commit.
+    /// `dst` (the directory's new image, and its logged extent map change)
+    /// changes and must be installed after the commit.
     pub(crate) fn add(
         &mut self,
         tx: &mut Tx<'_>,
         dir: &DInode,
-        dst: &mut IState,
+        dst: &mut Snap,
         name: &[u8],
         ino: u64,
         dtype: u8,
@@ -210,7 +204,7 @@ impl DirIndex {
         let nblocks = dst.disk.size / BS;
         let best = self.room.cursor_lower_bound_mut(&room_key(need as u16, 0)).map(|c| *c.current().0 & LBLK_MASK);
         if let Some(lblk) = best.filter(|l| *l < nblocks) {
-            let pblk = inode::map_block(&dst.extents, lblk).ok_or_else(|| corrupt(dir, "hole in directory"))?;
+            let pblk = block_of(dir, lblk, "hole in directory")?;
             tx.read(pblk * BS, &mut block)?;
             let mut fit = None;
             for r in format::dir_records(&block) {
@@ -241,14 +235,17 @@ impl DirIndex {
         format::init_dir_block(&mut block).map_err(|_| EINVAL)?;
         format::encode_dir_record(&mut block, ino, BS as usize, dtype, name).map_err(|_| EINVAL)?;
         tx.write(pblk * BS, &block)?;
-        // Only the chain block that changes is logged (not every one of a
-        // long, fragmented directory).
-        let old = inode::copy_vec(&dst.extents)?;
-        inode::push_block(&mut dst.extents, nblocks, pblk)?;
-        let ino_dir = dir.ino();
-        inode::log_extents(tx, ino_dir, &mut dst.disk, &dst.extents, Some(&old), &mut dst.chain)?;
+        // Only the extent blocks that change are logged (not every one of a
+        // long, fragmented directory); `blocks` counts the new one.
+        if dst.map.is_some() {
+            return Err(EINVAL);
+        }
+        let change = {
+            let mut st = dir.data().state.lock();
+            inode::add_block(tx, dir.ino(), &mut st.map, &mut dst.disk, nblocks, pblk)?
+        };
+        dst.map = Some(change);
         dst.disk.size = dst.disk.size.checked_add(BS).ok_or_else(|| corrupt(dir, "directory size overflows"))?;
-        dst.disk.blocks = dst.disk.blocks.checked_add(1).ok_or_else(|| corrupt(dir, "block count overflows"))?;
         Ok(Change {
             name: NameChange::Add(reservation, key(hash, slot(nblocks, 0))),
             room: RoomChange { lblk: nblocks, gap: (BS as usize - need) as u16, node },
@@ -256,9 +253,9 @@ impl DirIndex {
     }
 
     /// Logs the removal of the record at `s` (found by `lookup`).
-    pub(crate) fn remove(&mut self, tx: &mut Tx<'_>, dir: &DInode, dst: &IState, s: u64, name: &[u8]) -> Result<Change> {
+    pub(crate) fn remove(&mut self, tx: &mut Tx<'_>, dir: &DInode, s: u64, name: &[u8]) -> Result<Change> {
         let lblk = s / BS;
-        let pblk = inode::map_block(&dst.extents, lblk).ok_or_else(|| corrupt(dir, "entry past the end"))?;
+        let pblk = block_of(dir, lblk, "entry past the end")?;
         let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut block = mem::zeroed_kvec(BS as usize)?;
         tx.read(pblk * BS, &mut block)?;
@@ -298,8 +295,8 @@ impl DirIndex {
 
     /// Logs a change of the inode an existing record points to (rename over
     /// an existing name, exchange).
-    pub(crate) fn retarget(tx: &mut Tx<'_>, dir: &DInode, dst: &IState, s: u64, ino: u64, dtype: u8) -> Result {
-        let pblk = inode::map_block(&dst.extents, s / BS).ok_or_else(|| corrupt(dir, "entry past the end"))?;
+    pub(crate) fn retarget(tx: &mut Tx<'_>, dir: &DInode, s: u64, ino: u64, dtype: u8) -> Result {
+        let pblk = block_of(dir, s / BS, "entry past the end")?;
         let at = pblk * BS + s % BS;
         tx.write(at, &ino.to_le_bytes())?;
         tx.write(at + 11, &[dtype])
@@ -364,7 +361,7 @@ pub(crate) fn readdir(dir: &DInode, emit: &mut crate::kfs::inode::DirEmitter) ->
             if lblk >= st.disk.size / BS {
                 return Ok(());
             }
-            inode::map_block(&st.extents, lblk).ok_or_else(|| corrupt(dir, "hole in directory"))?
+            st.map.map_block(lblk).ok_or_else(|| corrupt(dir, "hole in directory"))?
         };
         // Copy the block out so no lock is held while emitting (which
         // copies to user memory and may fault).
@@ -389,4 +386,10 @@ pub(crate) fn readdir(dir: &DInode, emit: &mut crate::kfs::inode::DirEmitter) ->
         };
         emit.set_pos(DirPos::Record { lblk: next, offset: 0 }.encode() as i64);
     }
+}
+
+/// The device block of directory block `lblk` (`what` names the
+/// corruption when it is a hole).
+fn block_of(dir: &DInode, lblk: u64, what: &str) -> Result<u64> {
+    dir.data().state.lock().map.map_block(lblk).ok_or_else(|| corrupt(dir, what))
 }

@@ -186,27 +186,37 @@ fn set_state<L: ExtentList + ?Sized>(l: &mut L, start: u64, end: u64, unwritten:
 /// move right must stay below `MAX_FILE_BLOCKS`.  `from` must not be inside
 /// an extent (split there first).
 pub fn shift<L: ExtentList + ?Sized>(l: &mut L, from: u64, delta: i64) -> Result<(), EditError> {
+    shift_range(l, from, MAX_FILE_BLOCKS, delta)
+}
+
+/// Moves the extents starting in `from..until` by `delta` blocks (as
+/// [`shift`]; a move right must end at or before the next extent).
+pub fn shift_range<L: ExtentList + ?Sized>(l: &mut L, from: u64, until: u64, delta: i64) -> Result<(), EditError> {
     let first = l.exts().partition_point(|x| u64::from(x.lblk) < from);
     if first > 0 && l.exts()[first - 1].end() > from {
         return Err(EditError::Invalid);
     }
-    if first == l.exts().len() {
+    let stop = l.exts().partition_point(|x| u64::from(x.lblk) < until);
+    if first >= stop {
         return Ok(());
     }
+    let moved = delta.unsigned_abs();
     if delta < 0 {
-        let back = delta.unsigned_abs();
         let floor = if first > 0 { l.exts()[first - 1].end() } else { 0 };
-        if u64::from(l.exts()[first].lblk) < floor + back {
+        if u64::from(l.exts()[first].lblk) < floor.saturating_add(moved) {
             return Err(EditError::Invalid);
         }
     } else {
-        let last = l.exts()[l.exts().len() - 1];
-        if last.end() + delta as u64 > MAX_FILE_BLOCKS {
+        let ceiling = l.exts().get(stop).map_or(MAX_FILE_BLOCKS, |e| u64::from(e.lblk));
+        if l.exts()[stop - 1].end().saturating_add(moved) > ceiling {
             return Err(EditError::Invalid);
         }
     }
-    for e in l.exts_mut()[first..].iter_mut() {
+    for e in l.exts_mut()[first..stop].iter_mut() {
         e.lblk = (i64::from(e.lblk) + delta) as u32;
+    }
+    if stop < l.exts().len() {
+        merge_around(l, stop);
     }
     merge_around(l, first);
     Ok(())

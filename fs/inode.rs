@@ -5,6 +5,8 @@
 
 use crate::kfs::mem;
 use crate::dir::DirIndex;
+use crate::extents::{EditError, ExtentList};
+use crate::extmap::{self, Buf, ExtMap, Leaf, LeafIo, Pending, Window};
 use crate::format::{self, Extent};
 use crate::kfs::{
     fs::SuperBlock,
@@ -16,15 +18,115 @@ use kernel::{new_mutex, prelude::*, sync::aref::ARef, sync::Mutex};
 
 const BS: u64 = format::BLOCK_SIZE as u64;
 
+/// An inode's extent map (`fs/extmap.rs`): its leaves, inline and one per
+/// extent block, in vmalloc-backed vectors (a fragmented file has
+/// millions of extents).
+pub(crate) type Map = ExtMap<KVVec<Leaf<KVVec<Extent>>>, KVVec<Extent>>;
+/// A change of a [`Map`] logged in a transaction, to install after it.
+pub(crate) type MapChange = Pending<KVVec<Leaf<KVVec<Extent>>>, KVVec<Extent>>;
+/// The extents of part of a [`Map`] being edited.
+pub(crate) type MapWindow = Window<KVVec<Extent>>;
+
+impl<T> Buf<T> for KVVec<T> {
+    fn items(&self) -> &[T] {
+        self
+    }
+    fn items_mut(&mut self) -> &mut [T] {
+        self
+    }
+    fn reserve_more(&mut self, extra: usize) -> core::result::Result<(), ()> {
+        self.reserve(extra, GFP_KERNEL).map_err(|_| ())
+    }
+    fn insert_in(&mut self, i: usize, x: T) -> core::result::Result<(), ()> {
+        self.insert_within_capacity(i, x).map_err(|_| ())
+    }
+    fn take(&mut self, i: usize) -> Option<T> {
+        self.remove(i).ok()
+    }
+}
+
+impl ExtentList for KVVec<Extent> {
+    fn exts(&self) -> &[Extent] {
+        self
+    }
+    fn exts_mut(&mut self) -> &mut [Extent] {
+        self
+    }
+    fn insert_at(&mut self, i: usize, e: Extent) -> core::result::Result<(), ()> {
+        self.reserve(1, GFP_KERNEL).map_err(|_| ())?;
+        self.insert_within_capacity(i, e).map_err(|_| ())
+    }
+    fn remove_at(&mut self, i: usize) {
+        let _ = self.remove(i);
+    }
+}
+
+impl From<EditError> for Error {
+    fn from(e: EditError) -> Error {
+        match e {
+            EditError::NoMemory => ENOMEM,
+            EditError::Invalid => EINVAL,
+            EditError::Callback => EIO,
+        }
+    }
+}
+
 /// The DRAM copy of an inode, kept equal to what is on pmem.
 pub(crate) struct IState {
     /// The on-disk inode, as last written.
     pub(crate) disk: format::Inode,
-    /// Every extent, sorted by `lblk` (inline ones first, then the chain).
-    /// (vmalloc'ed when large: a fragmented file has millions.)
-    pub(crate) extents: KVVec<Extent>,
-    /// The overflow extent blocks in chain order.
-    pub(crate) chain: KVVec<u64>,
+    /// The extents (inline, then the chain's leaves).
+    pub(crate) map: Map,
+}
+
+/// A copy of an inode's image to change inside a transaction, with the
+/// change of its extent map logged there (directory growth).
+pub(crate) struct Snap {
+    /// The new image.
+    pub(crate) disk: format::Inode,
+    /// The logged change of the extent map.
+    pub(crate) map: Option<MapChange>,
+}
+
+/// The extent blocks of inode `ino`, allocated, freed and written in `tx`.
+struct TxLeaves<'a, 'b> {
+    tx: &'a mut Tx<'b>,
+    ino: u64,
+    buf: KVec<u8>,
+}
+
+impl LeafIo for TxLeaves<'_, '_> {
+    type Error = Error;
+    fn alloc(&mut self) -> Result<u64> {
+        self.tx.alloc_block()
+    }
+    fn free(&mut self, block: u64) -> Result {
+        self.tx.free_blocks(block, 1)
+    }
+    fn write(&mut self, block: u64, exts: &[Extent], next: u64) -> Result {
+        extmap::encode_leaf(&mut self.buf, exts, next, self.ino)?;
+        self.tx.write(block.checked_mul(BS).ok_or(EINVAL)?, &self.buf)
+    }
+}
+
+/// Logs the edited window `w` of inode `ino`'s `map` in `tx`: the extent
+/// blocks that change, and the extent fields of its image `d` (which the
+/// caller logs).  Install the result after the commit.
+pub(crate) fn log_window(tx: &mut Tx<'_>, ino: u64, map: &mut Map, w: MapWindow, d: &mut format::Inode) -> Result<MapChange> {
+    let mut io = TxLeaves { tx, ino, buf: mem::zeroed_kvec(BS as usize)? };
+    let change = map.commit(w, &mut io)?;
+    change.apply(d)?;
+    Ok(change)
+}
+
+/// Installs a committed map change.  It cannot fail for memory (the room
+/// was reserved before the commit); if it fails anyway DRAM no longer
+/// matches pmem: shut down.
+pub(crate) fn install_map(sb: &SuperBlock<DaxFs>, ino: u64, map: &mut Map, change: MapChange) {
+    if let Err(e) = map.install(change) {
+        pr_err!("{:?}: inode {}: extent map out of step with pmem ({:?}); shutting down\n", sb.id(), ino, e);
+        let _ = sb.info().store.shut_down();
+    }
 }
 
 /// Per-inode data of daxfs (`T::InodeData`).
@@ -91,29 +193,33 @@ fn corrupt(sb: &SuperBlock<DaxFs>, ino: u64, what: &str) -> Error {
     EUCLEAN
 }
 
-/// Reads the extents of `d` (inline, then the overflow chain).
-fn read_extents(sb: &SuperBlock<DaxFs>, ino: u64, d: &format::Inode) -> Result<(KVVec<Extent>, KVVec<u64>)> {
+/// Reads the extent map of `d` (inline, then the overflow chain).
+fn read_extents(sb: &SuperBlock<DaxFs>, ino: u64, d: &format::Inode) -> Result<Map> {
     let info = sb.info();
     let geo = &info.store.geo;
-    let mut extents = KVVec::new();
-    let mut chain = KVVec::new();
-    let total = d.nextents as usize;
+    let total = u64::from(d.nextents);
     // Every extent has a block of its own: a count beyond the data area
     // is corruption, not a reason to allocate gigabytes.
-    if total as u64 > geo.data_blocks() {
+    if total > geo.data_blocks() {
         return Err(corrupt(sb, ino, "extent count larger than the device"));
     }
-    for i in 0..d.inline_count().min(total) {
+    let load = |e: extmap::LoadError| match e {
+        extmap::LoadError::NoMemory => ENOMEM,
+        e => corrupt(sb, ino, e.describe()),
+    };
+    let mut inline = KVVec::new();
+    for i in 0..d.inline_count().min(total as usize) {
         let e = d
             .inline_extent(i)
             .ok_or(EUCLEAN)?
             .map_err(|e| corrupt(sb, ino, e.describe()))?;
-        extents.push(e, GFP_KERNEL)?;
+        inline.push(e, GFP_KERNEL)?;
     }
+    let mut map = Map::from_inline(inline).map_err(load)?;
     let mut next = d.extent_block;
     let mut block = mem::zeroed_kvec(BS as usize)?;
-    while next != 0 && extents.len() < total {
-        if !geo.is_data(next, 1) || chain.len() > total {
+    while next != 0 && map.len() < total {
+        if !geo.is_data(next, 1) || map.chain_len() >= total {
             return Err(corrupt(sb, ino, "extent chain out of range or cyclic"));
         }
         info.store.dev.read(next * BS, &mut block)?;
@@ -121,29 +227,25 @@ fn read_extents(sb: &SuperBlock<DaxFs>, ino: u64, d: &format::Inode) -> Result<(
         if h.owner != ino {
             return Err(corrupt(sb, ino, "extent block owned by another inode"));
         }
+        let mut leaf = KVVec::with_capacity(h.count as usize, GFP_KERNEL)?;
         for i in 0..h.count as usize {
             let e = format::block_extent(&block, i)
                 .ok_or(EUCLEAN)?
                 .map_err(|e| corrupt(sb, ino, e.describe()))?;
-            extents.push(e, GFP_KERNEL)?;
+            leaf.push(e, GFP_KERNEL)?;
         }
-        chain.push(next, GFP_KERNEL)?;
+        map.push_leaf(next, leaf).map_err(load)?;
         next = h.next;
     }
-    if extents.len() != total {
+    if map.len() != total {
         return Err(corrupt(sb, ino, "extent count does not match"));
     }
-    for w in extents.windows(2) {
-        if w[0].end() > u64::from(w[1].lblk) {
-            return Err(corrupt(sb, ino, "extents overlap or are unsorted"));
-        }
-    }
-    for e in extents.iter() {
+    for e in map.iter() {
         if !geo.is_data(e.pblk, u64::from(e.len)) {
             return Err(corrupt(sb, ino, "extent outside the data area"));
         }
     }
-    Ok((extents, chain))
+    Ok(map)
 }
 
 /// Loads inode `ino` (from the inode cache or pmem).
@@ -160,7 +262,7 @@ pub(crate) fn iget(sb: &SuperBlock<DaxFs>, ino: u64) -> Result<ARef<DInode>> {
     let mut buf = [0u8; format::INODE_SIZE];
     info.store.dev.read(off, &mut buf)?;
     let d = format::Inode::decode(&buf).map_err(|e| corrupt(sb, ino, e.describe()))?;
-    let (extents, chain) = read_extents(sb, ino, &d)?;
+    let map = read_extents(sb, ino, &d)?;
     let mut link = KVec::new();
     if d.file_type() == format::S_IFLNK {
         if d.size > format::SYMLINK_MAX {
@@ -169,7 +271,7 @@ pub(crate) fn iget(sb: &SuperBlock<DaxFs>, ino: u64) -> Result<ARef<DInode>> {
         if let Some(t) = d.fast_symlink() {
             link.extend_from_slice(t, GFP_KERNEL)?;
         } else {
-            let e = extents.first().ok_or_else(|| corrupt(sb, ino, "long symlink without a block"))?;
+            let e = map.iter().next().ok_or_else(|| corrupt(sb, ino, "long symlink without a block"))?;
             link = mem::zeroed_kvec(d.size as usize)?;
             info.store.dev.read(e.pblk * BS, &mut link)?;
         }
@@ -179,7 +281,7 @@ pub(crate) fn iget(sb: &SuperBlock<DaxFs>, ino: u64) -> Result<ARef<DInode>> {
         link.push(0, GFP_KERNEL)?;
     }
     let p = params(&d);
-    new.init(&p, new_data_with(IState { disk: d, extents, chain }, link))
+    new.init(&p, new_data_with(IState { disk: d, map }, link))
 }
 
 /// The data of an inode, new or read from pmem: the only place the inode
@@ -250,109 +352,23 @@ pub(crate) fn write_inode(inode: &DInode) -> Result {
     Ok(())
 }
 
-/// Rewrites the extent list of inode `ino` from `extents`: the first
-/// `INLINE_EXTENTS` inline in `d`, the rest in the overflow chain `chain`
-/// (grown or shrunk as needed; freed chain blocks are freed in `tx`).
-/// With `old`, the list `chain` holds on pmem now, only the chain blocks
-/// whose contents change are logged (an edit near the end of a long list
-/// logs one block, not the whole chain); without it, all of them.
-pub(crate) fn log_extents(
-    tx: &mut Tx<'_>,
-    ino: u64,
-    d: &mut format::Inode,
-    extents: &[Extent],
-    old: Option<&[Extent]>,
-    chain: &mut KVVec<u64>,
-) -> Result {
-    d.inline = [0; format::INLINE_SIZE];
-    for (i, e) in extents.iter().take(format::INLINE_EXTENTS).enumerate() {
-        d.set_inline_extent(i, e);
-    }
-    d.nextents = extents.len() as u32;
-    let rest = extents.get(format::INLINE_EXTENTS..).unwrap_or(&[]);
-    let need = rest.len().div_ceil(format::EXTENTS_PER_BLOCK);
-    let had = chain.len();
-    // The first chain block that can differ: the one holding the first
-    // changed extent or, when the chain grows or shrinks, the last block
-    // kept (its `next` link changes).
-    let first = old.map_or(0, |o| {
-        let diff = o.iter().zip(extents).position(|(a, b)| a != b).unwrap_or(o.len().min(extents.len()));
-        let group = diff.saturating_sub(format::INLINE_EXTENTS) / format::EXTENTS_PER_BLOCK;
-        if need == had {
-            group
-        } else {
-            group.min(need.min(had).saturating_sub(1))
-        }
-    });
-    while chain.len() < need {
-        let b = tx.alloc_block()?;
-        chain.push(b, GFP_KERNEL)?;
-        d.blocks = d.blocks.checked_add(1).ok_or(EUCLEAN)?;
-    }
-    while chain.len() > need {
-        if let Some(b) = chain.pop() {
-            tx.free_blocks(b, 1)?;
-            d.blocks = d.blocks.saturating_sub(1);
-        }
-    }
-    let mut block = mem::zeroed_kvec(BS as usize)?;
-    for (i, group) in rest.chunks(format::EXTENTS_PER_BLOCK).enumerate().skip(first) {
-        block.fill(0);
-        for (j, e) in group.iter().enumerate() {
-            let at = format::extent_slot(j).ok_or(EINVAL)?;
-            block[at..at + format::EXTENT_SIZE].copy_from_slice(&e.encode());
-        }
-        let h = format::ExtentBlockHeader {
-            count: group.len() as u32,
-            next: chain.get(i + 1).copied().unwrap_or(0),
-            owner: ino,
-        };
-        h.encode(&mut block).map_err(|_| EINVAL)?;
-        tx.write(chain[i] * BS, &block)?;
-    }
-    d.extent_block = chain.first().copied().unwrap_or(0);
-    Ok(())
-}
-
-/// A fallible copy of `v` (for working copies of extent lists and chains).
-pub(crate) fn copy_vec<T: Copy>(v: &[T]) -> Result<KVVec<T>> {
-    let mut out = KVVec::with_capacity(v.len(), GFP_KERNEL)?;
-    out.extend_from_slice(v, GFP_KERNEL)?;
-    Ok(out)
-}
-
-/// The device block holding file block `lblk`, if mapped.
-pub(crate) fn map_block(extents: &[Extent], lblk: u64) -> Option<u64> {
-    let i = extents.partition_point(|e| u64::from(e.lblk) <= lblk);
-    let e = extents.get(i.checked_sub(1)?)?;
-    (lblk < e.end()).then(|| e.pblk + (lblk - u64::from(e.lblk)))
-}
-
-/// Appends block `pblk` as file block `lblk` (the next one after the last
-/// extent), merging with the last extent when contiguous.
-pub(crate) fn push_block(extents: &mut KVVec<Extent>, lblk: u64, pblk: u64) -> Result {
-    if let Some(last) = extents.last_mut() {
-        if last.end() == lblk
-            && last.pblk + u64::from(last.len) == pblk
-            && last.len < format::EXTENT_MAX_LEN
-            && last.unwritten == false
-        {
-            last.len += 1;
-            return Ok(());
-        }
-    }
-    let lblk = u32::try_from(lblk).map_err(|_| EFBIG)?;
-    extents.push(Extent { lblk, len: 1, pblk, unwritten: false }, GFP_KERNEL)?;
-    Ok(())
+/// Maps block `pblk` as file block `lblk` of inode `ino` (a hole),
+/// merging with a contiguous neighbour, logged in `tx` with the extent
+/// fields of `d`; install the result after the commit.
+pub(crate) fn add_block(tx: &mut Tx<'_>, ino: u64, map: &mut Map, d: &mut format::Inode, lblk: u64, pblk: u64) -> Result<MapChange> {
+    let lblk32 = u32::try_from(lblk).map_err(|_| EFBIG)?;
+    let mut w = map.window(lblk, lblk + 1)?;
+    crate::extents::insert(&mut w.exts, Extent { lblk: lblk32, len: 1, pblk, unwritten: false })?;
+    log_window(tx, ino, map, w, d)
 }
 
 /// Frees every block of an inode being deleted (data and extent chain).
 pub(crate) fn free_all_blocks(tx: &mut Tx<'_>, st: &mut IState) -> Result {
-    for e in st.extents.iter() {
+    for e in st.map.iter() {
         tx.free_blocks(e.pblk, u64::from(e.len))?;
     }
-    for b in st.chain.iter() {
-        tx.free_blocks(*b, 1)?;
+    for l in st.map.leaves().iter().skip(1) {
+        tx.free_blocks(l.block, 1)?;
     }
     Ok(())
 }

@@ -11,8 +11,8 @@
 
 use crate::kfs::mem;
 use crate::dir::{Change, DirIndex, Found};
-use crate::format::{self, Extent};
-use crate::inode::{self, disk_time, log_inode, log_inode_linked, DInode, IState};
+use crate::format;
+use crate::inode::{self, disk_time, log_inode, log_inode_linked, DInode, IState, Map, Snap};
 use crate::kfs::{
     fs::{NewEntry, Rename, RENAME_EXCHANGE, RENAME_WHITEOUT},
     inode::Time,
@@ -54,15 +54,23 @@ fn with_index<R>(dir: &DInode, f: impl FnOnce(&mut DirIndex) -> R) -> R {
     f(&mut dir.data().dir.lock())
 }
 
-/// A copy of an inode's state to modify inside a transaction.
-fn snapshot(i: &DInode) -> Result<IState> {
-    let st = i.data().state.lock();
-    Ok(IState { disk: st.disk, extents: inode::copy_vec(&st.extents)?, chain: inode::copy_vec(&st.chain)? })
+/// A copy of an inode's image to modify inside a transaction.
+fn snapshot(i: &DInode) -> Result<Snap> {
+    Ok(Snap { disk: i.data().state.lock().disk, map: None })
 }
 
-/// Installs a committed state.
-fn install(i: &DInode, new: IState) {
-    *i.data().state.lock() = new;
+/// Installs a committed image (and extent map change).
+fn install(i: &DInode, new: Snap) {
+    let mut st = i.data().state.lock();
+    st.disk = new.disk;
+    if let Some(c) = new.map {
+        inode::install_map(i.super_block(), i.ino(), &mut st.map, c);
+    }
+}
+
+/// An empty extent map for a new inode.
+fn empty_map() -> Result<Map> {
+    Map::new().map_err(|_| ENOMEM)
 }
 
 /// `mtime = ctime = now` on a directory image.
@@ -99,8 +107,7 @@ pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> R
     d.gid = gid;
     d.generation = (ino as u32) ^ (now.nsec << 8);
     let mut link = KVec::new();
-    let mut extents: KVVec<Extent> = KVVec::new();
-    let mut chain = KVVec::new();
+    let mut map = empty_map()?;
     match u32::from(mode) & format::S_IFMT {
         format::S_IFDIR => d.parent = dir.ino(),
         format::S_IFLNK => {
@@ -113,9 +120,9 @@ pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> R
                 let mut block = mem::zeroed_kvec(BS as usize)?;
                 block[..t.len()].copy_from_slice(t);
                 tx.write(pblk * BS, &block)?;
-                inode::push_block(&mut extents, 0, pblk)?;
-                d.blocks = 1;
-                inode::log_extents(&mut tx, ino, &mut d, &extents, None, &mut chain)?;
+                // Installed at once: nothing sees the inode before the commit.
+                let c = inode::add_block(&mut tx, ino, &mut map, &mut d, 0, pblk)?;
+                map.install(c)?;
             }
             link.extend_from_slice(t, GFP_KERNEL)?;
             link.push(0, GFP_KERNEL)?;
@@ -161,7 +168,7 @@ pub(crate) fn create(dir: &DInode, name: Option<&[u8]>, new: &NewEntry<'_>) -> R
         // d_tmpfile() drops the VFS link count from 1 to 0.
         p.nlink = 1;
     }
-    vnew.init(&p, inode::new_data_with(IState { disk: d, extents, chain }, link))
+    vnew.init(&p, inode::new_data_with(IState { disk: d, map }, link))
 }
 
 pub(crate) fn link(dir: &DInode, name: &[u8], target: &DInode) -> Result {
@@ -200,7 +207,7 @@ pub(crate) fn link(dir: &DInode, name: &[u8], target: &DInode) -> Result {
 
 /// Drops one link of `victim` inside `tx` (a directory drops both of its
 /// own); at zero it becomes an orphan until eviction frees it.
-fn drop_link(tx: &mut Tx<'_>, victim: &DInode, v: &mut IState, now: Time) -> Result {
+fn drop_link(tx: &mut Tx<'_>, victim: &DInode, v: &mut Snap, now: Time) -> Result {
     if v.disk.file_type() == format::S_IFDIR {
         v.disk.nlink = 0;
     } else {
@@ -232,7 +239,7 @@ fn remove_entry(dir: &DInode, name: &[u8], victim: &DInode, rmdir: bool) -> Resu
     let f = found(&mut idx, dir, name, victim.ino())?;
     let now = dir.touch_ctime();
     let mut dst = snapshot(dir)?;
-    let change = idx.remove(&mut tx, dir, &dst, f.slot, name)?;
+    let change = idx.remove(&mut tx, dir, f.slot, name)?;
     touch_dir(&mut dst.disk, now);
     if rmdir {
         dec_link(&mut dst.disk)?;
@@ -298,8 +305,8 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
             _ => return Err(EINVAL),
         };
         let new_f = new_f.ok_or(EINVAL)?;
-        DirIndex::retarget(&mut tx, r.old_dir, &od, old_f.slot, t.ino(), dtype(ts.disk.mode))?;
-        DirIndex::retarget(&mut tx, r.new_dir, nd.as_ref().unwrap_or(&od), new_f.slot, r.old.ino(), dtype(o.disk.mode))?;
+        DirIndex::retarget(&mut tx, r.old_dir, old_f.slot, t.ino(), dtype(ts.disk.mode))?;
+        DirIndex::retarget(&mut tx, r.new_dir, new_f.slot, r.old.ino(), dtype(o.disk.mode))?;
         if !same {
             if old_is_dir != t.is_dir() {
                 let (from, to) = if old_is_dir { (&mut od, nd.as_mut()) } else { (nd.as_mut().ok_or(EINVAL)?, Some(&mut od)) };
@@ -320,8 +327,7 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
         // Point the new name at `old` (over the target, or a new record).
         match (new_f, tgt.as_mut(), r.target) {
             (Some(nf), Some(ts), Some(t)) => {
-                let dst = nd.as_ref().unwrap_or(&od);
-                DirIndex::retarget(&mut tx, r.new_dir, dst, nf.slot, r.old.ino(), dtype(o.disk.mode))?;
+                DirIndex::retarget(&mut tx, r.new_dir, nf.slot, r.old.ino(), dtype(o.disk.mode))?;
                 drop_link(&mut tx, t, ts, now)?;
                 if t.is_dir() {
                     dec_link(&mut nd.as_mut().unwrap_or(&mut od).disk)?;
@@ -347,10 +353,10 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
             w.uid = uid;
             w.gid = gid;
             log_inode(&mut tx, wino, &w)?;
-            DirIndex::retarget(&mut tx, r.old_dir, &od, old_f.slot, wino, format::DT_CHR)?;
-            whiteout = Some((wnew, w));
+            DirIndex::retarget(&mut tx, r.old_dir, old_f.slot, wino, format::DT_CHR)?;
+            whiteout = Some((wnew, w, empty_map()?));
         } else {
-            let c = with_index(r.old_dir, |i| i.remove(&mut tx, r.old_dir, &od, old_f.slot, r.old_name))?;
+            let c = with_index(r.old_dir, |i| i.remove(&mut tx, r.old_dir, old_f.slot, r.old_name))?;
             changes.push((false, c), GFP_KERNEL)?;
         }
         if old_is_dir && !same {
@@ -406,10 +412,10 @@ pub(crate) fn rename(r: &Rename<'_, crate::super_block::DaxFs>) -> Result {
     if let (Some(t), Some(ts)) = (r.target, tgt) {
         install(t, ts);
     }
-    if let Some((wnew, w)) = whiteout {
+    if let Some((wnew, w, map)) = whiteout {
         let p = inode::params(&w);
         // The whiteout is on disk; its VFS inode is just dropped.
-        drop(wnew.init(&p, inode::new_data_with(IState { disk: w, extents: KVVec::new(), chain: KVVec::new() }, KVec::new())));
+        drop(wnew.init(&p, inode::new_data_with(IState { disk: w, map }, KVec::new())));
     }
     Ok(())
 }
@@ -435,7 +441,7 @@ pub(crate) fn evict(inode: &DInode) {
         }
         crate::data::free_before_evict(inode)?;
         let mut tx = store.begin();
-        let mut st = snapshot(inode)?;
+        let mut st = inode.data().state.lock();
         if st.disk.nlink != 0 {
             return Ok(());
         }

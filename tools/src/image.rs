@@ -173,6 +173,29 @@ pub fn chain_len(n: usize) -> usize {
     n.saturating_sub(INLINE_EXTENTS).div_ceil(EXTENTS_PER_BLOCK)
 }
 
+/// Extent maps as leaves (`fs/extmap.rs`) keep their items in `Vec`s here.
+impl<T> crate::extmap::Buf<T> for Vec<T> {
+    fn items(&self) -> &[T] {
+        self
+    }
+    fn items_mut(&mut self) -> &mut [T] {
+        self
+    }
+    fn reserve_more(&mut self, extra: usize) -> Result<(), ()> {
+        self.try_reserve(extra).map_err(|_| ())
+    }
+    fn insert_in(&mut self, i: usize, x: T) -> Result<(), ()> {
+        if i > self.len() || self.len() == self.capacity() {
+            return Err(());
+        }
+        self.insert(i, x);
+        Ok(())
+    }
+    fn take(&mut self, i: usize) -> Option<T> {
+        (i < self.len()).then(|| self.remove(i))
+    }
+}
+
 /// Extent maps are edited with `fs/extents.rs`, as in the module.
 impl crate::extents::ExtentList for Vec<Extent> {
     fn exts(&self) -> &[Extent] {

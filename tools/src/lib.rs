@@ -16,6 +16,10 @@ pub use format::*;
 #[path = "../../fs/extents.rs"]
 pub mod extents;
 
+/// Extent maps as leaves (`fs/extmap.rs`, shared with the module).
+#[path = "../../fs/extmap.rs"]
+pub mod extmap;
+
 /// Block placement (`fs/alloc.rs`, shared with the module).
 #[path = "../../fs/alloc.rs"]
 pub mod alloc;
@@ -39,3 +43,5 @@ mod format_tests;
 mod extents_tests;
 #[cfg(test)]
 mod alloc_tests;
+#[cfg(test)]
+mod extmap_tests;

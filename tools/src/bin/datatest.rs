@@ -129,6 +129,18 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Build a file of EXTENTS extents: write 2*EXTENTS blocks (each
+    /// stamped with its block number), then punch every odd block, one
+    /// fallocate per block; prints the seconds of each tenth of the punches.
+    FragBuild { file: PathBuf, extents: u64 },
+    /// Check a `frag-build` file through read(2) and through mmap: even
+    /// blocks below the size and outside every HOLE (A:B, blocks A..B) hold
+    /// their stamp, everything else reads zero.
+    FragCheck {
+        file: PathBuf,
+        #[arg(long = "hole", value_parser = block_range)]
+        holes: Vec<(u64, u64)>,
+    },
     /// Check FILE has SIZE bytes of the `mapsync-write` pattern.
     MapsyncCheck {
         file: PathBuf,
@@ -139,6 +151,11 @@ enum Cmd {
 }
 
 type Res<T = ()> = Result<T, String>;
+
+fn block_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s.split_once(':').ok_or("A:B")?;
+    Ok((a.parse().map_err(|_| "A")?, b.parse().map_err(|_| "B")?))
+}
 
 /// xorshift64*: small, fast and deterministic.
 struct Rng(u64);
@@ -1036,6 +1053,8 @@ fn main() -> ExitCode {
         Cmd::Stale { dir } => stale(&dir),
         Cmd::MapsyncWrite { file, size, seed } => mapsync_write(&file, size, seed),
         Cmd::MapsyncCheck { file, size, seed } => mapsync_check(&file, size, seed),
+        Cmd::FragBuild { file, extents } => frag_build(&file, extents),
+        Cmd::FragCheck { file, holes } => frag_check(&file, &holes),
         Cmd::Fill { file, size, seed } => fill(&file, size, seed),
         Cmd::MetaBench { dir, files, dirs, stats } => meta_bench(&dir, files, dirs, stats),
         Cmd::Age { dir, rounds, fill, seed } => age(&dir, rounds, fill, seed),
@@ -1052,4 +1071,80 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The stamp of block `b` of a `frag-build` file: its number in every word.
+fn frag_stamp(b: u64, out: &mut [u8]) {
+    for (i, w) in out.chunks_mut(8).enumerate() {
+        w.copy_from_slice(&(b ^ ((i as u64) << 40)).to_le_bytes()[..w.len()]);
+    }
+}
+
+fn frag_build(file: &Path, extents: u64) -> Res<String> {
+    let f = std::fs::OpenOptions::new().create_new(true).read(true).write(true).open(file).map_err(|e| format!("create: {e}"))?;
+    let blocks = extents * 2;
+    let start = Instant::now();
+    let chunk = 256u64; // blocks per write
+    let mut buf = vec![0u8; (chunk * BS) as usize];
+    let mut b = 0;
+    while b < blocks {
+        let n = chunk.min(blocks - b);
+        for k in 0..n {
+            frag_stamp(b + k, &mut buf[(k * BS) as usize..((k + 1) * BS) as usize]);
+        }
+        f.write_all_at(&buf[..(n * BS) as usize], b * BS).map_err(|e| format!("write block {b}: {e}"))?;
+        b += n;
+    }
+    let wrote = start.elapsed().as_secs_f64();
+    let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+    let mut tenths = Vec::new();
+    let mut t = Instant::now();
+    for i in 0..extents {
+        fallocate(&f, mode, (2 * i + 1) * BS, BS).map_err(|e| format!("punch block {}: errno {e}", 2 * i + 1))?;
+        if (i + 1) % (extents / 10).max(1) == 0 && tenths.len() < 10 {
+            tenths.push(format!("{:.2}", t.elapsed().as_secs_f64()));
+            t = Instant::now();
+        }
+    }
+    Ok(format!("wrote {} MiB in {wrote:.1}s; punch seconds per tenth: {}", blocks * BS >> 20, tenths.join(" ")))
+}
+
+fn frag_check(file: &Path, holes: &[(u64, u64)]) -> Res<String> {
+    let f = File::open(file).map_err(|e| format!("open: {e}"))?;
+    let size = size_of(&f)?;
+    let blocks = size.div_ceil(BS);
+    let want = |b: u64, out: &mut [u8]| {
+        if b % 2 == 0 && !holes.iter().any(|&(a, z)| (a..z).contains(&b)) {
+            frag_stamp(b, out);
+        } else {
+            out.fill(0);
+        }
+    };
+    let mut expect = vec![0u8; BS as usize];
+    let chunk = 256u64;
+    let mut b = 0;
+    while b < blocks {
+        let n = chunk.min(blocks - b);
+        let got = read_at(&f, b * BS, (n * BS) as usize)?;
+        for (k, blk) in got.chunks(BS as usize).enumerate() {
+            let at = b + k as u64;
+            want(at, &mut expect);
+            if blk != &expect[..blk.len()] {
+                return Err(format!("read: block {at} differs"));
+            }
+        }
+        b += n;
+    }
+    let rw = std::fs::OpenOptions::new().read(true).write(true).open(file).map_err(|e| format!("open: {e}"))?;
+    if size > 0 {
+        let mut m = Map::new(&rw, size, 0)?;
+        let bytes = m.bytes();
+        for (at, blk) in bytes.chunks(BS as usize).enumerate() {
+            want(at as u64, &mut expect);
+            if blk != &expect[..blk.len()] {
+                return Err(format!("mmap: block {at} differs"));
+            }
+        }
+    }
+    Ok(format!("ok {blocks} blocks"))
 }

@@ -332,13 +332,15 @@ impl<L: Buf<Leaf<E>>, E: Buf<Extent> + ExtentList> ExtMap<L, E> {
         self.window_leaves(a, b)
     }
 
-    /// One step of a collapse (a move left): the window of the leaves from
-    /// the one holding file block `c` on, where every extent at or after `c`
-    /// is still to move, and where the next step starts (`None`: this one
-    /// reaches the end).
-    pub fn shift_left_window(&self, c: u64) -> Result<(Window<E>, Option<u64>), EditError> {
-        let a = self.leaf_of(c);
-        let b = a.saturating_add(SHIFT_LEAVES).min(self.leaves().len());
+    /// One step of a collapse (a move left): the window of `SHIFT_LEAVES`
+    /// leaves from the one holding file block `c` on, where every extent at
+    /// or after `c` is still to move, and where the next step starts
+    /// (`None`: this one reaches the end).
+    /// `lo` (at most `c`) widens the window down to the extent before file
+    /// block `lo`, so the first step can also remove `lo..c`.
+    pub fn shift_left_window(&self, lo: u64, c: u64) -> Result<(Window<E>, Option<u64>), EditError> {
+        let a = self.leaf_of(lo.min(c).saturating_sub(1)).min(self.leaf_of(c));
+        let b = self.leaf_of(c).saturating_add(SHIFT_LEAVES).min(self.leaves().len());
         let next = self.leaves().get(b).and_then(|l| l.exts.items().first()).map(lblk_of);
         Ok((self.window_leaves(a, b)?, next))
     }

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use crate::extents::{self, EditError};
+use crate::fuzz::Rng;
 use crate::extmap::{ExtMap, Found, Leaf, LeafIo, Window, SHIFT_LEAVES};
 use crate::format::{Extent, Inode, Time, EXTENTS_PER_BLOCK, INLINE_EXTENTS, MAX_FILE_BLOCKS, S_IFREG};
 
@@ -51,17 +52,9 @@ impl LeafIo for Disk {
     }
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
+/// A number below `n` from the fuzzer's generator.
+fn below(r: &mut Rng, n: u64) -> u64 {
+    r.next_u64() % n.max(1)
 }
 
 /// A map, its flat model, the inode and the disk, checked after each edit.
@@ -80,6 +73,19 @@ impl T {
             inode: Inode::new(S_IFREG | 0o644, Time { sec: 0, nsec: 0 }),
             disk: Disk::default(),
         }
+    }
+
+    /// A map of the extents `flat`, built by appending them one at a time.
+    fn from_flat(flat: Vec<Extent>) -> Self {
+        let mut t = T::new();
+        for x in &flat {
+            let mut w = t.map.window(u64::from(x.lblk), x.end()).unwrap();
+            extents::insert(&mut w.exts, *x).unwrap();
+            t.commit(w);
+        }
+        t.flat = flat;
+        t.check();
+        t
     }
 
     /// Commits and installs window `w`.
@@ -150,16 +156,19 @@ impl T {
 
     /// Collapse range in steps, as fs/data.rs does; returns the steps.
     fn collapse(&mut self, from: u64, blocks: u64) -> usize {
-        self.remove(from, from + blocks).unwrap();
         let mut c = Some(from + blocks);
         let mut steps = 0;
         while let Some(at) = c {
-            let (mut w, next) = self.map.shift_left_window(at).unwrap();
+            // The first step removes the range too.
+            let lo = if steps == 0 { from } else { at };
+            let (mut w, next) = self.map.shift_left_window(lo, at).unwrap();
+            extents::remove(&mut w.exts, lo, at, &mut |_, _| Ok(())).unwrap();
             extents::shift(&mut w.exts, at, -(blocks as i64)).unwrap();
             self.commit(w);
             c = next;
             steps += 1;
         }
+        extents::remove(&mut self.flat, from, from + blocks, &mut |_, _| Ok(())).unwrap();
         extents::shift(&mut self.flat, from + blocks, -(blocks as i64)).unwrap();
         assert!(steps <= self.map.leaves().len() / SHIFT_LEAVES + 2);
         self.check();
@@ -199,21 +208,7 @@ fn appends_fill_leaves_and_log_one_block() {
 
 #[test]
 fn edits_near_the_start_of_a_long_map_stay_local() {
-    let mut t = T::new();
-    for i in 0..20_000u64 {
-        t.flat.push(e(2 * i, 1, 100_000 + 2 * i, false));
-    }
-    // Build it through appends without the per-edit check (fast).
-    let mut m = Map::new().unwrap();
-    for x in &t.flat {
-        let mut w = m.window(u64::from(x.lblk), x.end()).unwrap();
-        extents::insert(&mut w.exts, *x).unwrap();
-        let p = m.commit(w, &mut t.disk).unwrap();
-        p.apply(&mut t.inode).unwrap();
-        m.install(p).unwrap();
-    }
-    t.map = m;
-    t.check();
+    let mut t = T::from_flat((0..20_000u64).map(|i| e(2 * i, 1, 100_000 + 2 * i, false)).collect());
     for i in 0..50u64 {
         let before = (t.disk.writes, t.disk.allocs);
         t.insert(e(2 * i + 1, 1, 900_000 + 2 * i, false)).unwrap();
@@ -228,30 +223,30 @@ fn edits_near_the_start_of_a_long_map_stay_local() {
 #[test]
 fn random_edits_match_the_flat_model() {
     for seed in 1..=6u64 {
-        let mut r = Rng(seed * 0x9E37_79B9_7F4A_7C15);
+        let mut r = Rng::new(seed);
         let mut t = T::new();
         let space = 40_000u64;
         let mut pblk = 1_000_000u64;
         for step in 0..3000 {
-            match r.below(10) {
+            match below(&mut r, 10) {
                 0..=4 => {
-                    let lblk = r.below(space);
-                    let len = 1 + r.below(4) as u32;
+                    let lblk = below(&mut r, space);
+                    let len = 1 + below(&mut r, 4) as u32;
                     // Sometimes device-contiguous with the file block (mergeable).
-                    let p = if r.below(3) == 0 { 2_000_000 + lblk } else { pblk };
+                    let p = if below(&mut r, 3) == 0 { 2_000_000 + lblk } else { pblk };
                     pblk += 16;
-                    let _ = t.insert(e(lblk, len, p, r.below(2) == 0));
+                    let _ = t.insert(e(lblk, len, p, below(&mut r, 2) == 0));
                 }
                 5 | 6 => {
-                    let lo = r.below(space);
-                    let span = if r.below(20) == 0 { r.below(5000) } else { r.below(8) };
+                    let lo = below(&mut r, space);
+                    let span = if below(&mut r, 20) == 0 { below(&mut r, 5000) } else { below(&mut r, 8) };
                     t.remove(lo, lo + 1 + span).unwrap();
                 }
                 7 => {
-                    if let Some(x) = t.flat.get(r.below(t.flat.len() as u64 + 1) as usize).copied() {
+                    if let Some(x) = t.flat.get(below(&mut r, t.flat.len() as u64 + 1) as usize).copied() {
                         let (lo, hi) = (u64::from(x.lblk), x.end());
-                        let a = lo + r.below(hi - lo);
-                        let b = a + 1 + r.below(hi - a);
+                        let a = lo + below(&mut r, hi - lo);
+                        let b = a + 1 + below(&mut r, hi - a);
                         let un = !x.unwritten;
                         t.edit(a, b, |l| {
                             if un {
@@ -264,13 +259,13 @@ fn random_edits_match_the_flat_model() {
                     }
                 }
                 8 => {
-                    let from = r.below(space);
-                    let blocks = 1 + r.below(50);
+                    let from = below(&mut r, space);
+                    let blocks = 1 + below(&mut r, 50);
                     let _ = t.collapse(from, blocks);
                 }
                 _ => {
-                    let from = r.below(space);
-                    let blocks = 1 + r.below(50);
+                    let from = below(&mut r, space);
+                    let blocks = 1 + below(&mut r, 50);
                     if t.flat.last().map_or(0, |x| x.end()) + blocks < space * 2 {
                         t.insert_range(from, blocks);
                     }
@@ -286,24 +281,17 @@ fn random_edits_match_the_flat_model() {
 
 #[test]
 fn shifting_a_long_map_takes_bounded_steps() {
-    let mut t = T::new();
-    for i in 0..(SHIFT_LEAVES as u64 * 3 * EXTENTS_PER_BLOCK as u64) {
-        t.flat.push(e(3 * i + 10, 2, 100 + 3 * i, false));
-    }
-    let mut m = Map::new().unwrap();
-    for x in &t.flat {
-        let mut w = m.window(u64::from(x.lblk), x.end()).unwrap();
-        extents::insert(&mut w.exts, *x).unwrap();
-        let p = m.commit(w, &mut t.disk).unwrap();
-        p.apply(&mut t.inode).unwrap();
-        m.install(p).unwrap();
-    }
-    t.map = m;
-    t.check();
+    let n = SHIFT_LEAVES as u64 * 3 * EXTENTS_PER_BLOCK as u64;
+    let mut t = T::from_flat((0..n).map(|i| e(3 * i + 10, 2, 100 + 3 * i, false)).collect());
     assert!(t.collapse(5, 5) >= 3, "a collapse over 3 * SHIFT_LEAVES leaves takes several steps");
     t.insert_range(0, 7);
     t.insert_range(600, 1);
     t.collapse(600, 1);
+    // A collapsed range spanning more than SHIFT_LEAVES leaves: its
+    // extents all go in the first step, then the rest moves.
+    let span = 3 * (SHIFT_LEAVES as u64 + 10) * EXTENTS_PER_BLOCK as u64;
+    t.collapse(100, span);
+    t.insert_range(50, span);
 }
 
 #[test]

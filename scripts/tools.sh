@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Userspace tools (mkfs.daxfs, fsck.daxfs) and their tests, built with the
+# Userspace tools (mkfs.daxfs, fsck.daxfs, daxfs-db, ...) and their tests, built with the
 # toolchain chroot's cargo so a bare host needs no Rust of its own.
 # Usage: tools.sh build | test
 source "$(dirname "$0")/common.sh"
@@ -15,6 +15,7 @@ build)
   install -m 0755 "$PROJ/target/release/daxfs-testutil" "$PROJ/build/bin/daxfs-testutil"
   install -m 0755 "$PROJ/target/release/daxfs-datatest" "$PROJ/build/bin/daxfs-datatest"
   install -m 0755 "$PROJ/target/release/daxfs-fuzz" "$PROJ/build/bin/daxfs-fuzz"
+  install -m 0755 "$PROJ/target/release/daxfs-db" "$PROJ/build/bin/daxfs-db"
   ;;
 test)
   cargo_in_tc test

@@ -10,15 +10,6 @@ mod common;
 use common::*;
 use daxfs::*;
 
-fn ext(lblk: u32, len: u32, unwritten: bool, pblk: u64) -> Extent {
-    Extent {
-        lblk,
-        len,
-        unwritten,
-        pblk,
-    }
-}
-
 /// `n` one-block extents at every other file block from `lblk`, every
 /// third one unwritten.
 fn scattered(t: &mut TestFs, lblk: u32, n: u32) -> Vec<Extent> {

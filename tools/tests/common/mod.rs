@@ -146,6 +146,16 @@ pub fn expect_problem(img: &Image, what: &str, repairable: bool) {
     }
 }
 
+/// An extent.
+pub fn ext(lblk: u32, len: u32, unwritten: bool, pblk: u64) -> Extent {
+    Extent {
+        lblk,
+        len,
+        unwritten,
+        pblk,
+    }
+}
+
 /// Writes filesystem structures through the format.rs encoders.
 pub struct TestFs {
     pub fs: Fs,

@@ -36,7 +36,10 @@ mount_dax "$BIG"
 touch "$F" && rm "$F"
 base=$(stat -f -c %f "$MNT")
 HOLES=()
-check() { timed "$1" $DT frag-check "$F" "${HOLES[@]}"; }
+# Past 200,000 extents every 8th run of blocks is read back (the file is
+# 8 GiB at a million; TCG reads pmem at ~150 MiB/s).
+STRIDE=$(( N > 200000 ? 8 : 1 ))
+check() { timed "$1" $DT frag-check --stride $STRIDE "$F" "${HOLES[@]}"; }
 
 timed "build $N extents (write, punch every odd block)" $DT frag-build "$F" "$N"
 assert_eq "$(extents)" "$N" "extents after building"

@@ -19,6 +19,7 @@ use crate::format::{self, Extent, MAX_FILE_BLOCKS};
 use crate::inode::{self, DInode, IState, Map, MapWindow};
 use crate::kfs::file::Falloc;
 use crate::kfs::iomap::{Kind, Mapping, Purpose, Request};
+use crate::extmap::SHIFT_LEAVES;
 use crate::meta::{Tx, STEP_BLOCKS, STEP_EXTENTS};
 use crate::orphan;
 use kernel::prelude::*;
@@ -540,29 +541,60 @@ pub(crate) fn fallocate(inode: &DInode, op: Falloc, off: u64, len: u64) -> Resul
     }
 }
 
+/// Extent blocks one step of a collapse or insert range may move: as many
+/// as half the journal holds, less room for the rest of the transaction,
+/// at most `SHIFT_LEAVES` (64 with the default 1 MiB journal, 4 with the
+/// smallest, 64 KiB).
+fn shift_leaves(inode: &DInode) -> usize {
+    let journal = inode.super_block().info().store.geo.journal_bytes();
+    ((journal / 2 / (BS + 64)).saturating_sub(3) as usize).clamp(1, SHIFT_LEAVES)
+}
+
+/// A step after the first of a collapse or insert range failed (no memory,
+/// a media error): the file is consistent but half shifted, and a retry of
+/// the same call would lose data, so the filesystem shuts down (as a
+/// failed truncate does) with a message naming the inode.
+fn shift_failed(inode: &DInode, what: &str, e: Error) -> Error {
+    if inode.super_block().info().store.shut_down() {
+        pr_err!(
+            "{:?}: {} of inode {} failed half way ({:?}); shut down: the file is consistent but only partly shifted\n",
+            inode.super_block().id(),
+            what,
+            inode.ino(),
+            e
+        );
+    }
+    e
+}
+
 /// Collapse range: frees file blocks `from..from + blocks` and moves
-/// every later extent left, `SHIFT_LEAVES` extent blocks per transaction
+/// every later extent left, `shift_leaves` extent blocks per transaction
 /// from the first on, setting the size with the last.  A file whose later
 /// extents fit one step (16,000 extents) collapses in one transaction,
 /// after any freeing that does not fit one (`remove_tail_steps`).  A crash
 /// between the steps of a longer one leaves a consistent file whose range
 /// is punched and whose first extents moved (XFS and ext4 shift in steps
-/// too).
+/// too); a failed step shuts down (`shift_failed`).
 fn collapse(inode: &DInode, from: u64, blocks: u64, new_size: u64) -> Result {
     let end = from + blocks;
+    let leaves = shift_leaves(inode);
     remove_tail_steps(inode, from, end)?;
     let mut c = Some(end);
     let mut first = true;
     while let Some(at) = c {
-        change_map(inode, |tx, st, w| {
+        let r = change_map(inode, |tx, st, w| {
             let lo = if first { from } else { at };
-            let (win, next) = st.map.shift_left_window(lo, at)?;
+            let (win, next) = st.map.shift_left_window(lo, at, leaves)?;
             let exts = &mut w.insert(win).exts;
             remove_blocks(tx, exts, lo, at)?;
             extents::shift(exts, at, -(blocks as i64))?;
             c = next;
             Ok(if next.is_none() { Edit::Resized(new_size) } else { Edit::Changed })
-        })?;
+        });
+        match r {
+            Err(e) if !first => return Err(shift_failed(inode, "collapse range", e)),
+            r => r?,
+        }
         first = false;
     }
     inode.set_size(new_size);
@@ -571,18 +603,24 @@ fn collapse(inode: &DInode, from: u64, blocks: u64, new_size: u64) -> Result {
 
 /// Insert range: the extent at `from` is split and every extent from there
 /// on moves right by `blocks`, in one transaction with the size when they
-/// fit one step (`SHIFT_LEAVES` extent blocks).  Otherwise the size grows
+/// fit one step (`shift_leaves` extent blocks).  Otherwise the size grows
 /// first (so no extent is ever past EOF), then they move, one step per
 /// transaction from the last back; a crash in between leaves a consistent
-/// file whose last extents moved (as on XFS).
+/// file whose last extents moved (as on XFS); a failed step shuts down
+/// (`shift_failed`).  Either way the size grows: blocks and bytes past the
+/// old EOF are cleared first, as when a write or fallocate extends a file.
 fn insert_space(inode: &DInode, from: u64, blocks: u64, new_size: u64) -> Result {
     let last = inode.data().state.lock().map.last().map_or(0, |e| e.end());
     if last.checked_add(blocks).map_or(true, |e| e > MAX_FILE_BLOCKS) {
         return Err(EFBIG);
     }
+    let size = inode.size();
+    drop_stale(inode, size)?;
+    inode.dax_zero_range(size, size.next_multiple_of(BS) - size)?;
+    let leaves = shift_leaves(inode);
     let mut c = None;
     change_map(inode, |_, st, w| {
-        let (win, next) = st.map.shift_right_window(from, MAX_FILE_BLOCKS)?;
+        let (win, next) = st.map.shift_right_window(from, MAX_FILE_BLOCKS, leaves)?;
         if next.is_some() {
             // More than one step: the split and the size first.
             extents::split_at(open(w, &st.map, from, from + 1)?, from)?;
@@ -597,11 +635,12 @@ fn insert_space(inode: &DInode, from: u64, blocks: u64, new_size: u64) -> Result
     inode.set_size(new_size);
     while let Some(until) = c {
         change_map(inode, |_, st, w| {
-            let (win, next) = st.map.shift_right_window(from, until)?;
+            let (win, next) = st.map.shift_right_window(from, until, leaves)?;
             extents::shift_range(&mut w.insert(win).exts, from, until, blocks as i64)?;
             c = next;
             Ok(Edit::Changed)
-        })?;
+        })
+        .map_err(|e| shift_failed(inode, "insert range", e))?;
     }
     Ok(())
 }

@@ -10,11 +10,13 @@
 //! * an edit of file blocks `lo..hi` copies the few leaves around that range
 //!   into a [`Window`], edits the copy with `fs/extents.rs`, packs it back
 //!   into as many leaves as it needs (reusing the window's extent blocks in
-//!   order), logs only the leaves whose contents changed, and after the
-//!   commit splices the new leaves in: O(window) + an O(L) pointer move when
-//!   the number of leaves changes;
-//! * collapse and insert range move every later extent: in steps of
-//!   [`SHIFT_LEAVES`] leaves each (see `fs/data.rs`).
+//!   order, taking in the next leaf when it fits the last one, so leaves
+//!   refill as extents go), logs only the leaves whose contents changed,
+//!   and after the commit splices the new leaves in: O(window), plus one
+//!   move of the later leaf handles (32 bytes each) when the number of
+//!   leaves changes;
+//! * collapse and insert range move every later extent: in steps of at
+//!   most [`SHIFT_LEAVES`] leaves each (see `fs/data.rs`).
 //!
 //! Invariants (checked when loading, kept by every edit): leaf 0 is the
 //! inline leaf (block 0, at most `INLINE_EXTENTS`, exactly that many when a
@@ -31,8 +33,8 @@ use super::format::{
 };
 use core::marker::PhantomData;
 
-/// Leaves one step of a collapse or insert range rewrites (256 KiB of
-/// journal at most).
+/// Leaves one step of a collapse or insert range moves at most (the
+/// module takes fewer when the journal is small: each is a 4 KiB record).
 pub const SHIFT_LEAVES: usize = 64;
 
 /// A growable array (`KVVec` in the kernel, `Vec` on the host).
@@ -332,29 +334,31 @@ impl<L: Buf<Leaf<E>>, E: Buf<Extent> + ExtentList> ExtMap<L, E> {
         self.window_leaves(a, b)
     }
 
-    /// One step of a collapse (a move left): the window of `SHIFT_LEAVES`
-    /// leaves from the one holding file block `c` on, where every extent at
+    /// One step of a collapse (a move left): the window of `leaves` leaves
+    /// from the one holding file block `c` on, where every extent at
     /// or after `c` is still to move, and where the next step starts
     /// (`None`: this one reaches the end).
     /// `lo` (at most `c`) widens the window down to the extent before file
     /// block `lo`, so the first step can also remove `lo..c`.
-    pub fn shift_left_window(&self, lo: u64, c: u64) -> Result<(Window<E>, Option<u64>), EditError> {
+    pub fn shift_left_window(&self, lo: u64, c: u64, leaves: usize) -> Result<(Window<E>, Option<u64>), EditError> {
         let a = self.leaf_of(lo.min(c).saturating_sub(1)).min(self.leaf_of(c));
-        let b = self.leaf_of(c).saturating_add(SHIFT_LEAVES).min(self.leaves().len());
+        let b = self.leaf_of(c).saturating_add(leaves.max(1)).min(self.leaves().len());
         let next = self.leaves().get(b).and_then(|l| l.exts.items().first()).map(lblk_of);
         Ok((self.window_leaves(a, b)?, next))
     }
 
     /// One step of an insert range (a move right, from the end): the
-    /// window of the last leaves holding extents in `from..c` (those still
-    /// to move), and where the next step stops (`None`: this one reaches
-    /// `from`).
-    pub fn shift_right_window(&self, from: u64, c: u64) -> Result<(Window<E>, Option<u64>), EditError> {
+    /// window of the last `leaves` leaves holding extents in `from..c`
+    /// (those still to move), and where the next step stops (`None`: the
+    /// window holds every extent ending after `from`, the one to split
+    /// there included).
+    pub fn shift_right_window(&self, from: u64, c: u64, leaves: usize) -> Result<(Window<E>, Option<u64>), EditError> {
         let b = self.leaf_of(c.saturating_sub(1)).saturating_add(1).min(self.leaves().len());
-        let a = b.saturating_sub(SHIFT_LEAVES);
+        let a = b.saturating_sub(leaves.max(1));
         let w = self.window_leaves(a, b)?;
-        let next = match w.exts.items().first() {
-            Some(e) if a > 0 && lblk_of(e) >= from => Some(lblk_of(e)),
+        let before = a.checked_sub(1).and_then(|p| self.leaves().get(p)).and_then(|l| l.exts.items().last());
+        let next = match (before, w.exts.items().first()) {
+            (Some(p), Some(e)) if p.end() > from => Some(lblk_of(e)),
             _ => None,
         };
         Ok((w, next))
@@ -372,10 +376,17 @@ impl<L: Buf<Leaf<E>>, E: Buf<Extent> + ExtentList> ExtMap<L, E> {
         if w.a > w.b || w.b > n {
             return Err(EditError::Invalid.into());
         }
-        // A chain needs a full inline leaf: take in later leaves while the
-        // window would leave it short.
-        while w.a == 0 && w.exts.items().len() < INLINE_EXTENTS && w.b < n {
+        // A chain needs a full inline leaf, and a leaf that fits into the
+        // window's last one is taken in rather than left short (so leaves
+        // stay full as extents go): take in later leaves, unchanged.
+        loop {
             let more = self.leaves().get(w.b).map_or(&[][..], |l| l.exts.items());
+            let len = w.exts.items().len();
+            let tail = if w.a == 0 { len.saturating_sub(INLINE_EXTENTS) } else { len } % EXTENTS_PER_BLOCK;
+            let short_inline = w.a == 0 && len < INLINE_EXTENTS;
+            if more.is_empty() || !(short_inline || (tail != 0 && tail + more.len() <= EXTENTS_PER_BLOCK)) {
+                break;
+            }
             copy_into(&mut w.exts, more)?;
             w.b += 1;
         }
@@ -472,12 +483,22 @@ impl<L: Buf<Leaf<E>>, E: Buf<Extent> + ExtentList> ExtMap<L, E> {
         for (x, y) in ls.iter_mut().zip(ns.iter_mut()) {
             core::mem::swap(x, y);
         }
-        for i in common..k {
-            let l = new.take(common).ok_or(EditError::Invalid)?;
-            self.leaves.insert_in(a + i, l).map_err(|()| EditError::NoMemory)?;
-        }
-        for _ in common..old {
-            self.leaves.take(a + common).ok_or(EditError::Invalid)?;
+        // One move of the later leaves however many come or go: more
+        // leaves are appended and rotated into place, fewer are rotated
+        // to the end and dropped.
+        if k > old {
+            for _ in old..k {
+                let l = new.take(common).ok_or(EditError::Invalid)?;
+                let at = self.leaves.items().len();
+                self.leaves.insert_in(at, l).map_err(|()| EditError::NoMemory)?;
+            }
+            self.leaves.items_mut().get_mut(a + old..).ok_or(EditError::Invalid)?.rotate_right(k - old);
+        } else if old > k {
+            self.leaves.items_mut().get_mut(a + k..).ok_or(EditError::Invalid)?.rotate_left(old - k);
+            for _ in k..old {
+                let last = self.leaves.items().len().checked_sub(1).ok_or(EditError::Invalid)?;
+                self.leaves.take(last).ok_or(EditError::Invalid)?;
+            }
         }
         self.count = count;
         self.mapped = mapped;

@@ -161,7 +161,7 @@ impl T {
         while let Some(at) = c {
             // The first step removes the range too.
             let lo = if steps == 0 { from } else { at };
-            let (mut w, next) = self.map.shift_left_window(lo, at).unwrap();
+            let (mut w, next) = self.map.shift_left_window(lo, at, SHIFT_LEAVES).unwrap();
             extents::remove(&mut w.exts, lo, at, &mut |_, _| Ok(())).unwrap();
             extents::shift(&mut w.exts, at, -(blocks as i64)).unwrap();
             self.commit(w);
@@ -175,18 +175,32 @@ impl T {
         steps
     }
 
-    /// Insert range in steps, from the end.
-    fn insert_range(&mut self, from: u64, blocks: u64) {
-        self.edit(from, from + 1, |l| extents::split_at(l, from)).unwrap();
-        let mut c = Some(MAX_FILE_BLOCKS);
+    /// Insert range as fs/data.rs does: one window when it holds every
+    /// extent ending after `from`, else the split first, then steps from
+    /// the end; returns the commits.
+    fn insert_range(&mut self, from: u64, blocks: u64) -> usize {
+        let (mut w, next) = self.map.shift_right_window(from, MAX_FILE_BLOCKS, SHIFT_LEAVES).unwrap();
+        let mut commits = 1;
+        let mut c = None;
+        if next.is_none() {
+            extents::split_at(&mut w.exts, from).unwrap();
+            extents::shift_range(&mut w.exts, from, MAX_FILE_BLOCKS, blocks as i64).unwrap();
+            self.commit(w);
+        } else {
+            self.edit(from, from + 1, |l| extents::split_at(l, from)).unwrap();
+            c = Some(MAX_FILE_BLOCKS);
+        }
         while let Some(until) = c {
-            let (mut w, next) = self.map.shift_right_window(from, until).unwrap();
+            let (mut w, next) = self.map.shift_right_window(from, until, SHIFT_LEAVES).unwrap();
             extents::shift_range(&mut w.exts, from, until, blocks as i64).unwrap();
             self.commit(w);
+            commits += 1;
             c = next;
         }
+        extents::split_at(&mut self.flat, from).unwrap();
         extents::shift(&mut self.flat, from, blocks as i64).unwrap();
         self.check();
+        commits
     }
 }
 
@@ -267,7 +281,7 @@ fn random_edits_match_the_flat_model() {
                     let from = below(&mut r, space);
                     let blocks = 1 + below(&mut r, 50);
                     if t.flat.last().map_or(0, |x| x.end()) + blocks < space * 2 {
-                        t.insert_range(from, blocks);
+                        let _ = t.insert_range(from, blocks);
                     }
                 }
             }
@@ -284,14 +298,40 @@ fn shifting_a_long_map_takes_bounded_steps() {
     let n = SHIFT_LEAVES as u64 * 3 * EXTENTS_PER_BLOCK as u64;
     let mut t = T::from_flat((0..n).map(|i| e(3 * i + 10, 2, 100 + 3 * i, false)).collect());
     assert!(t.collapse(5, 5) >= 3, "a collapse over 3 * SHIFT_LEAVES leaves takes several steps");
-    t.insert_range(0, 7);
+    assert!(t.insert_range(0, 7) > 2);
     t.insert_range(600, 1);
     t.collapse(600, 1);
     // A collapsed range spanning more than SHIFT_LEAVES leaves: its
     // extents all go in the first step, then the rest moves.
     let span = 3 * (SHIFT_LEAVES as u64 + 10) * EXTENTS_PER_BLOCK as u64;
     t.collapse(100, span);
-    t.insert_range(50, span);
+    let _ = t.insert_range(50, span);
+}
+
+#[test]
+fn insert_range_is_one_transaction_when_it_fits_a_step() {
+    // 8 inline + 66 full leaves: from leaf 3 on, 64 leaves fit one step.
+    let n = (INLINE_EXTENTS + 66 * EXTENTS_PER_BLOCK) as u64;
+    let mut t = T::from_flat((0..n).map(|i| e(2 * i, 1, 100 + 2 * i, false)).collect());
+    let leaf3 = u64::from(t.map.leaves()[3].exts[0].lblk);
+    assert_eq!(t.insert_range(leaf3, 3), 1, "64 leaves from leaf 3: one transaction");
+    // From inside leaf 2: 65 leaves to move, more than one step.
+    let leaf2 = u64::from(t.map.leaves()[2].exts[0].lblk);
+    assert!(t.insert_range(leaf2 - 1, 2) > 1);
+}
+
+#[test]
+fn leaves_refill_as_extents_go() {
+    let n = (INLINE_EXTENTS + 40 * EXTENTS_PER_BLOCK) as u64;
+    let mut t = T::from_flat((0..n).map(|i| e(2 * i, 1, 100 + 2 * i, false)).collect());
+    // Punch all but the first extent of every leaf, from the last leaf back.
+    for li in (1..t.map.leaves().len()).rev() {
+        let l = &t.map.leaves()[li].exts;
+        let (a, z) = (u64::from(l[1].lblk), l[l.len() - 1].end());
+        t.remove(a, z).unwrap();
+    }
+    let per_leaf = t.map.len() as f64 / t.map.chain_len().max(1) as f64;
+    assert!(per_leaf > 4.0, "leaves stay filled: {} extents in {} leaves", t.map.len(), t.map.chain_len());
 }
 
 #[test]

@@ -379,7 +379,8 @@ impl Fs {
     /// `INLINE_EXTENTS` in `inode`, the rest in the extent blocks `chain`
     /// (exactly [`chain_len`] of them, in chain order); sets the extent
     /// fields and the block count of `inode`, which the caller stores.
-    /// The same layout as the module's `log_extents` (fs/inode.rs).
+    /// Packs the chain densely (the module packs only the blocks an edit
+    /// touches, `fs/extmap.rs`; both are valid: 1..=254 extents a block).
     pub fn put_extents(
         &mut self,
         ino: u64,

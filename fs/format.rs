@@ -685,6 +685,34 @@ impl StateBlock {
         put_u32(out, O_STATE_CRC, crc);
     }
 
+    /// What replay needs, before the rest is checked: the journal header
+    /// (bytes 8..32: 8-byte stores outside the CRC) when the magic is
+    /// right, whatever the CRC says.  The journaled part (bytes 32..68) is
+    /// rewritten in place after each commit that changes it, across two
+    /// cache lines: a power cut can leave it torn, and the committed
+    /// transaction's replay rewrites it whole.  So mount and fsck replay
+    /// from this, and check the whole block with [`StateBlock::decode`]
+    /// after.  Fields past the header are the decoded ones when the block
+    /// checks, else zero (and not clean).
+    pub fn decode_header(b: &[u8]) -> Result<Self, StateError> {
+        match Self::decode(b) {
+            Err(StateError::BadChecksum | StateError::BadField) => {
+                let b: &[u8; STATE_SIZE] = prefix(b).ok_or(StateError::Short)?;
+                Ok(StateBlock {
+                    committed_seq: get_u64(b, STATE_COMMITTED),
+                    applied_seq: get_u64(b, STATE_APPLIED),
+                    tx_len: get_u32(b, STATE_TX),
+                    tx_crc: get_u32(b, STATE_TX + 4),
+                    orphan_head: 0,
+                    clean: false,
+                    free_blocks: 0,
+                    free_inodes: 0,
+                })
+            }
+            r => r,
+        }
+    }
+
     /// Decodes and checks magic, CRC and fields.
     pub fn decode(b: &[u8]) -> Result<Self, StateError> {
         let b: &[u8; STATE_SIZE] = prefix(b).ok_or(StateError::Short)?;

@@ -140,12 +140,17 @@ impl Store {
     pub(crate) fn open(dev: DaxDevice, geo: Geometry, id: &CStr, read_only: bool, device_ro: bool) -> Result<Self> {
         let mut sbuf = [0u8; format::STATE_SIZE];
         dev.read(STATE_OFF, &mut sbuf)?;
-        let st = StateBlock::decode(&sbuf).map_err(|e| {
+        let bad = |e: format::StateError| {
             pr_err!("{:?}: {}; run fsck.daxfs\n", id, e.describe());
             EUCLEAN
-        })?;
-        let mut st = st;
-        if st.committed_seq != st.applied_seq {
+        };
+        // The journal header first: a pending transaction is replayed
+        // before the rest of the block is checked (a power cut may have
+        // torn its in-place update, which the replay rewrites whole).
+        let mut st = StateBlock::decode_header(&sbuf).map_err(bad)?;
+        if st.committed_seq == st.applied_seq {
+            st = StateBlock::decode(&sbuf).map_err(bad)?;
+        } else {
             if device_ro {
                 pr_err!("{:?}: the journal needs replaying but the device is read-only; mount it writable once\n", id);
                 return Err(EROFS);

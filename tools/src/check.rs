@@ -230,6 +230,9 @@ impl Checker {
 
     /// State block and journal; replays a committed transaction in memory.
     fn check_state(&mut self) -> io::Result<()> {
+        // The journal header first: a pending transaction rewrites a torn
+        // journaled part whole (`StateBlock::decode_header`); the whole
+        // block is checked after the replay.
         let state = match self.fs.state()? {
             Ok(s) => s,
             Err(e) => {

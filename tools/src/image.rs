@@ -432,6 +432,13 @@ impl Fs {
         Ok(StateBlock::decode(&buf))
     }
 
+    /// The state block's journal header (see `StateBlock::decode_header`).
+    pub fn state_header(&mut self) -> io::Result<Result<StateBlock, StateError>> {
+        let mut buf = [0u8; STATE_SIZE];
+        self.img.read(STATE_BLOCK * BS, &mut buf)?;
+        Ok(StateBlock::decode_header(&buf))
+    }
+
     /// Stores the state block.
     pub fn put_state(&mut self, state: &StateBlock) -> io::Result<()> {
         let mut buf = [0u8; STATE_SIZE];

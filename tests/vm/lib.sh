@@ -56,3 +56,29 @@ write_bytes() {
   printf '%s' "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc,fsync status=none
   blockdev --flushbufs "$1"
 }
+
+# Used by the scale tests (050, 051):
+# timed LABEL CMD...: runs CMD and prints how long it took.
+timed() {
+  local label=$1 t0 rc=0 ms
+  shift
+  t0=$(date +%s%N)
+  "$@" || rc=$?
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  note "$(printf 'step %-44s %4d.%01d s' "$label" $((ms / 1000)) $((ms % 1000 / 100)))"
+  [ $rc = 0 ] || die "$label: exit $rc"
+}
+
+# fsck_peak DEV: fsck.daxfs -n must be clean; prints its peak RSS (VmHWM).
+fsck_peak() {
+  local pid hwm=0 h rc=0
+  fsck.daxfs -n "$1" >/tmp/fsck.out 2>&1 &
+  pid=$!
+  while h=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status 2>/dev/null) && [ -n "$h" ]; do
+    hwm=$h; sleep 0.5
+  done
+  wait $pid || rc=$?
+  note "fsck.daxfs -n $1: exit $rc, peak RSS >= $((hwm / 1024)) MiB (guest RAM $(($(awk '/^MemTotal/ {print $2}' /proc/meminfo) / 1024)) MiB)"
+  [ $rc != 137 ] || die "fsck.daxfs -n $1 was killed (exit 137; the OOM killer, see the kernel log): $(tail -5 /tmp/fsck.out)"
+  [ $rc = 0 ] || die "fsck.daxfs -n $1 exit $rc: $(tail -5 /tmp/fsck.out)"
+}

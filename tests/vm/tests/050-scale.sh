@@ -23,17 +23,6 @@ devbytes=$(blockdev --getsize64 "$BIG")
 note "$BIG: $((devbytes / MIB)) MiB ($((devbytes / GIB)) GiB)"
 [ "$devbytes" -ge $((32 * GIB)) ] || die "$BIG has $((devbytes / GIB)) GiB; this test needs >= 32 GiB (DAXFS_PMEM2_SIZE)"
 
-# timed LABEL CMD...: runs CMD and prints how long it took.
-timed() {
-  local label=$1 t0 rc=0 ms
-  shift
-  t0=$(date +%s%N)
-  "$@" || rc=$?
-  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-  note "$(printf 'step %-44s %4d.%01d s' "$label" $((ms / 1000)) $((ms % 1000 / 100)))"
-  [ $rc = 0 ] || die "$label: exit $rc"
-}
-
 # Pattern: every 4 KiB block is its own file offset as 15 hex digits and a
 # newline, 256 times, so data that lands at another offset (or another
 # file's data) is told apart from the right data.  pat write|check|zero FILE
@@ -84,19 +73,6 @@ check_unmounted() {
   assert_eq "$(state_field u8 32 8)" 0 "$1: orphan list head"
   assert_eq "$(state_field u8 48 8)" "$2" "$1: free blocks in the state block (statfs said)"
   timed "$1: fsck.daxfs -n" fsck_peak "$BIG"
-}
-# fsck_peak DEV: fsck.daxfs -n must be clean; prints its peak RSS (VmHWM).
-fsck_peak() {
-  local pid hwm=0 h rc=0
-  fsck.daxfs -n "$1" >/tmp/fsck.out 2>&1 &
-  pid=$!
-  while h=$(awk '/^VmHWM/ {print $2}' /proc/$pid/status 2>/dev/null) && [ -n "$h" ]; do
-    hwm=$h; sleep 0.5
-  done
-  wait $pid || rc=$?
-  note "fsck.daxfs -n $1: exit $rc, peak RSS >= $((hwm / 1024)) MiB (guest RAM $(($(awk '/^MemTotal/ {print $2}' /proc/meminfo) / 1024)) MiB)"
-  [ $rc != 137 ] || die "fsck.daxfs -n $1 was killed (exit 137; the OOM killer, see the kernel log): $(tail -5 /tmp/fsck.out)"
-  [ $rc = 0 ] || die "fsck.daxfs -n $1 exit $rc: $(tail -5 /tmp/fsck.out)"
 }
 # blocks_now EXPECTED_DATA_BYTES WHAT: the file's st_blocks covers exactly
 # what the statfs baseline lost; its data part is EXPECTED_DATA_BYTES and the

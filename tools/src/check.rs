@@ -233,7 +233,7 @@ impl Checker {
         // The journal header first: a pending transaction rewrites a torn
         // journaled part whole (`StateBlock::decode_header`); the whole
         // block is checked after the replay.
-        let state = match self.fs.state()? {
+        let state = match self.fs.state_header()? {
             Ok(s) => s,
             Err(e) => {
                 self.problem(format!("state block: {}", e.describe()));

@@ -242,9 +242,11 @@ impl Checker {
         };
         let geo = self.fs.geo;
         let journal = self.fs.read_area(geo.journal_start, geo.journal_blocks)?;
+        let mut replayed = false;
         match state.pending_transaction(&journal, &geo) {
             Ok(None) => {}
             Ok(Some(tx)) => {
+                replayed = true;
                 self.fixable(format!(
                     "journal: transaction {} committed but not applied (needs replay)",
                     tx.seq
@@ -271,7 +273,11 @@ impl Checker {
                 }
                 self.state = Some(s);
             }
-            Err(e) => self.problem(format!("state block after replay: {}", e.describe())),
+            Err(e) => self.problem(format!(
+                "state block{}: {}",
+                if replayed { " after replay" } else { "" },
+                e.describe()
+            )),
         }
         Ok(())
     }

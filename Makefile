@@ -4,6 +4,8 @@
 #               (CMD="..." runs a command there instead of a shell)
 #   make test   host tests + the in-VM suite + 20 power-cut cycles (what CI runs)
 #   make crashtest   the power-cut test alone, CYCLES=200 by default
+#   make crashstates every crash state of every 1- and 2-operation workload
+#               (recorder module; docs/testing.md "Crash states")
 #   make fuzz   the structure-aware fuzzer alone (VM test 042), N=2000 images
 #               from SEED=1 by default, SKIP=seed,seed... to get past known bugs
 #   make bench  daxfs vs ext4-DAX, XFS-DAX and raw pmem in one VM run
@@ -19,7 +21,7 @@ DEBUG ?= 0
 KVARIANT := $(if $(filter 1,$(DEBUG)),debug,release)
 export KVARIANT CMD KERNEL_SRC DAXFS_CACHE
 
-.PHONY: all toolchain kernel module tools rootfs run test crashtest fuzz xfstests bench clean distclean
+.PHONY: all toolchain kernel module tools rootfs run test crashtest crashstates fuzz xfstests bench clean distclean
 
 all: module tools
 
@@ -47,6 +49,11 @@ test: all rootfs
 # The power-cut test alone, long: CYCLES=200 SEED=1 by default.
 crashtest: all rootfs
 	@scripts/crashtest.sh $${CYCLES:-200} $${SEED:-1}
+
+# Crash states of every 1- and 2-operation workload (scripts/crashstates.sh;
+# make test runs a bounded share).  BUDGET: states per crash point.
+crashstates: all rootfs
+	@CS_BUDGET=$${BUDGET:-256} scripts/crashstates.sh full
 
 # Hostile images that pass their checksums, long: VM test 042 alone with
 # N images from SEED but SKIP (the guest gets them on the kernel command line).

@@ -160,6 +160,45 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
         }
         Ok(())
     };
+    // A fresh block on the badblocks list whose poison the platform
+    // cannot clear fails to zero: keep every free block on the list out
+    // of allocation and try again (while that finds new ones: the list
+    // may grow meanwhile).
+    let bad = core::cell::Cell::new(None);
+    for _ in 0..4 {
+        match alloc_mapping(inode, first, end, &zero, &bad) {
+            Err(e) if e == EHWPOISON => {
+                // (Users see EIO for a bad block, as for any media error.)
+                let Some((p, n)) = bad.take() else { return Err(EIO) };
+                let geo = &info.store.geo;
+                let q = info.store.quarantine_bad(geo.data_start, geo.data_blocks());
+                if q == 0 {
+                    return Err(EIO);
+                }
+                pr_warn!(
+                    "{}: fresh blocks {}..{} could not be zeroed (badblocks list): {} bad free blocks are not allocated from now on; retrying\n",
+                    info.store.name(),
+                    p,
+                    p + n,
+                    q
+                );
+            }
+            r => return r,
+        }
+    }
+    Err(EIO)
+}
+
+/// The allocating part of [`iomap_begin`]: maps `first` for a write,
+/// allocating or converting up to `end`, zeroing with `zero`; fresh blocks
+/// that failed to zero are left in `bad`.
+fn alloc_mapping(
+    inode: &DInode,
+    first: u64,
+    end: u64,
+    zero: &dyn Fn(u64, u64, u64) -> Result,
+    bad: &core::cell::Cell<Option<(u64, u64)>>,
+) -> Result<Mapping> {
     let mut out = None;
     change_map(inode, |tx, st, w| {
         // Look again: another writer or fault may have allocated meanwhile.
@@ -178,7 +217,7 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
             Found::Hole { next, prev } => {
                 let want = end.min(next).max(first + 1) - first;
                 let (p, n) = tx.alloc_data(goal(prev, first), first, want)?;
-                zero(p, first, n)?;
+                zero(p, first, n).inspect_err(|_| bad.set(Some((p, n))))?;
                 let e = Extent { lblk: first as u32, len: n as u32, pblk: p, unwritten: false };
                 extents::insert(open(w, &st.map, first, first + n)?, e)?;
                 (p, n, false)
@@ -197,6 +236,16 @@ pub(crate) fn iomap_begin(inode: &DInode, pos: u64, len: u64, req: Request) -> R
         Ok(Edit::Changed)
     })?;
     out.ok_or(EIO)
+}
+
+/// For zeroing past EOF: a bad block there (`EHWPOISON` from
+/// `DaxDevice::zero`) holds nothing anyone can read, so it is no error.
+fn past_eof(e: Error) -> Result {
+    if e == EHWPOISON {
+        Ok(())
+    } else {
+        Err(e)
+    }
 }
 
 /// File blocks of a `write(2)` of `pos..pos+len` (not a fault) that
@@ -225,7 +274,8 @@ pub(crate) fn iomap_end(inode: &DInode, pos: u64, len: u64, written: u64, map: &
         && unzeroed(pos, len, inode.size()).contains(&(stop / BS))
     {
         let dev = &inode.super_block().info().store.dev;
-        dev.zero(map.addr + (stop - map.offset), BS - stop % BS)?;
+        // Past the new EOF: a bad page there exposes nothing.
+        dev.zero(map.addr + (stop - map.offset), BS - stop % BS).or_else(past_eof)?;
         dev.fence();
     }
     let used_end = (pos + written).div_ceil(BS);
@@ -425,7 +475,8 @@ pub(crate) fn finish_truncate(inode: &DInode, on_list: bool) -> Result {
                 if let (true, Lookup::Mapped { index }) = (size % BS != 0, extents::lookup(exts, size / BS)) {
                     let e = exts[index];
                     if !e.unwritten {
-                        dev.zero((e.pblk + (size / BS - u64::from(e.lblk))) * BS + size % BS, BS - size % BS)?;
+                        dev.zero((e.pblk + (size / BS - u64::from(e.lblk))) * BS + size % BS, BS - size % BS)
+                            .or_else(past_eof)?;
                     }
                 }
                 orphan::remove(tx, inode.ino(), &st.disk)?;

@@ -20,6 +20,7 @@ mod alloc;
 mod data;
 mod dir;
 mod inode;
+mod media;
 mod meta;
 mod namei;
 mod orphan;
@@ -54,8 +55,17 @@ struct DaxFsModule {
     _fs: kfs::fs::Registration<super_block::DaxFs>,
 }
 
+#[cfg(daxfs_record)]
+impl Drop for DaxFsModule {
+    fn drop(&mut self) {
+        kfs::record::exit();
+    }
+}
+
 impl kernel::Module for DaxFsModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
+        #[cfg(daxfs_record)]
+        kfs::record::init();
         let fs = kfs::fs::Registration::register(&DAXFS_TYPE, module)?;
         pr_info!("daxfs registered (on-disk format version {})\n", format::VERSION);
         Ok(DaxFsModule { _fs: fs })

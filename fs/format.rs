@@ -246,6 +246,34 @@ impl Geometry {
         self.itable_start.checked_mul(BS64)?.checked_add((ino - 1).checked_mul(INODE_SIZE as u64)?)
     }
 
+    /// Which fixed area block `pblk` is in (`"data"` for the data area,
+    /// whose blocks hold file data, directories, symlinks and extent
+    /// blocks; `"beyond the device"` past the end).
+    pub fn area(&self, pblk: u64) -> &'static str {
+        let within = |start: u64, n: u64| pblk >= start && pblk - start < n;
+        if pblk == SB_PRIMARY_OFFSET / BS64 {
+            "primary super block"
+        } else if pblk == SB_BACKUP_OFFSET / BS64 {
+            "backup super block"
+        } else if pblk == STATE_BLOCK {
+            "state block"
+        } else if within(self.journal_start, self.journal_blocks) {
+            "journal"
+        } else if within(self.ibitmap_start, self.ibitmap_blocks) {
+            "inode bitmap"
+        } else if within(self.bbitmap_start, self.bbitmap_blocks) {
+            "block bitmap"
+        } else if within(self.itable_start, self.itable_blocks) {
+            "inode table"
+        } else if pblk < self.data_start {
+            "padding before the data area"
+        } else if pblk < self.blocks {
+            "data"
+        } else {
+            "beyond the device"
+        }
+    }
+
     /// Whether blocks `pblk..pblk + count` are all inside the data area.
     pub fn is_data(&self, pblk: u64, count: u64) -> bool {
         pblk >= self.data_start && pblk.checked_add(count).is_some_and(|end| end <= self.blocks)

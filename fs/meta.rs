@@ -80,10 +80,13 @@ pub(crate) struct Store {
     pub(crate) dev: DaxDevice,
     pub(crate) geo: Geometry,
     meta: Pin<KBox<Mutex<Meta>>>,
-    /// Set by [`Store::shut_down`]: data I/O and commits fail with `EIO`.
+    /// Set by [`Store::shut_down`], or once a metadata access failed
+    /// (media error, device gone): data I/O and commits fail with `EIO`.
     /// (Read without the mutex on the I/O paths; `Meta::dead` is the
     /// commit path's copy.)
     shut_down: AtomicBool,
+    /// The device name, for messages.
+    id: KVec<u8>,
 }
 
 fn load_bitmap(dev: &DaxDevice, start: u64, bits: u64) -> Result<(KVVec<u64>, u64)> {
@@ -186,8 +189,21 @@ impl Store {
             dead: false,
             spare: Spare::default(),
         };
-        let store =
-            Store { dev, geo, meta: KBox::pin_init(new_mutex!(meta), GFP_KERNEL)?, shut_down: AtomicBool::new(false) };
+        let mut name = KVec::new();
+        name.extend_from_slice(id.to_bytes(), GFP_KERNEL)?;
+        let store = Store {
+            dev,
+            geo,
+            meta: KBox::pin_init(new_mutex!(meta), GFP_KERNEL)?,
+            shut_down: AtomicBool::new(false),
+            id: name,
+        };
+        // Blocks the device lists as bad are never allocated (they stay
+        // free on pmem: fsck and the free counts do not change).
+        let bad = store.quarantine_bad(geo.data_start, geo.data_blocks());
+        if bad != 0 {
+            pr_warn!("{:?}: {} free blocks are on the device's badblocks list; they will not be allocated (docs/media-errors.md)\n", id, bad);
+        }
         if !read_only {
             store.set_clean(false)?;
         }
@@ -249,9 +265,63 @@ impl Store {
         !self.shut_down.swap(true, Ordering::AcqRel)
     }
 
-    /// Whether [`Store::shut_down`] happened.
+    /// Whether [`Store::shut_down`] happened, or a metadata access failed
+    /// (then it happens now: nothing is trusted or written any more).
     pub(crate) fn is_shut_down(&self) -> bool {
-        self.shut_down.load(Ordering::Acquire)
+        if self.shut_down.load(Ordering::Acquire) {
+            return true;
+        }
+        let Some(off) = self.dev.failed() else { return false };
+        if !self.shut_down.swap(true, Ordering::AcqRel) {
+            pr_err!(
+                "{}: metadata I/O error at byte {} ({}): shut down; changes and data I/O fail with EIO until unmount; then run fsck.daxfs (docs/media-errors.md)\n",
+                self.name(),
+                off,
+                self.geo.area(off / BS)
+            );
+        }
+        true
+    }
+
+    /// The device name, for messages.
+    pub(crate) fn name(&self) -> &str {
+        core::str::from_utf8(&self.id).unwrap_or("daxfs")
+    }
+
+    /// Keeps the free blocks in `[b, b+len)` that are on the device's
+    /// badblocks list out of allocation (in DRAM only); returns how many.
+    pub(crate) fn quarantine_bad(&self, b: u64, len: u64) -> u64 {
+        let mut m = self.meta.lock();
+        let mut n = 0;
+        self.dev.bad_ranges(b.saturating_mul(BS), len.saturating_mul(BS), |off, l| {
+            n += self.keep_out(&mut m, off / BS, (off + l).div_ceil(BS));
+        });
+        n
+    }
+
+    /// Sets the DRAM bits of the free data blocks in `[b, end)`; returns
+    /// how many were free.
+    fn keep_out(&self, m: &mut Meta, b: u64, end: u64) -> u64 {
+        let mut n = 0;
+        for blk in b.max(self.geo.data_start)..end.min(self.geo.blocks) {
+            if !test_bit(&m.bbits, blk) {
+                set_bit(&mut m.bbits, blk, true);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Keeps free blocks `[b, b+len)` out of allocation (in DRAM only: a
+    /// memory failure reported on them); returns how many were free.
+    pub(crate) fn quarantine(&self, b: u64, len: u64) -> u64 {
+        let mut m = self.meta.lock();
+        self.keep_out(&mut m, b, b.saturating_add(len))
+    }
+
+    /// Whether block `b` is in use (or kept out of allocation).
+    pub(crate) fn block_in_use(&self, b: u64) -> bool {
+        b < self.geo.blocks && test_bit(&self.meta.lock().bbits, b)
     }
 
     /// Records in the state block whether the filesystem is clean (with
@@ -522,7 +592,7 @@ impl Tx<'_> {
             pr_err!("transaction of {} bytes exceeds the journal\n", len);
             return Err(E2BIG);
         }
-        if self.meta.dead {
+        if self.meta.dead || self.store.is_shut_down() {
             return Err(EIO);
         }
         let dev = &self.store.dev;
@@ -535,8 +605,13 @@ impl Tx<'_> {
         // 1. records, 2. length + CRC, 3. the commit point.
         dev.write(geo.journal_start * BS, &self.recs)?;
         dev.fence();
+        // The test module's assertion: nothing is in flight at a store
+        // that makes earlier ones count (here the records, then the length
+        // and CRC, then the in-place writes must be durable).
+        dev.assert_fenced("the journal's length and CRC store");
         let word = format::tx_word(len as u32, format::tx_crc(seq, &self.recs));
         persist_u64(dev, STATE_OFF + format::STATE_TX as u64, word)?;
+        dev.assert_fenced("the commit store");
         persist_u64(dev, STATE_OFF + format::STATE_COMMITTED as u64, seq)?;
         // Committed: from here the change survives a crash.
         self.done = true;
@@ -552,6 +627,7 @@ impl Tx<'_> {
             dev.write(r.dst, r.data)?;
         }
         dev.fence();
+        dev.assert_fenced("the applied store");
         persist_u64(dev, STATE_OFF + format::STATE_APPLIED as u64, seq)?;
         self.meta.applied_seq = seq;
         // Freed space becomes allocatable only now.

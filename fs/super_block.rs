@@ -9,7 +9,7 @@ use crate::kfs::{
     dax::DaxDevice,
     file::Falloc,
     iomap::{Mapping, Request},
-    fs::{FileSystem, NewEntry, NewSuperBlock, Rename, StatFs, SuperBlock},
+    fs::{FileSystem, MemoryFailure, NewEntry, NewSuperBlock, Rename, StatFs, SuperBlock},
     inode::{DirEmitter, Time},
     param::{Constant, Param, Spec},
     seq::SeqFile,
@@ -148,6 +148,12 @@ impl FileSystem for DaxFs {
             dsb.inodes,
             if read_only { ", read-only" } else { "" }
         );
+        if !store.dev.is_holder() {
+            pr_warn!(
+                "{:?}: not the holder of the pmem device (another filesystem on it is): memory failures and the device's removal are not reported to this mount (docs/media-errors.md)\n",
+                sb.id()
+            );
+        }
         Ok(SbInfo { store, sb: dsb, opts_dax: opts.dax, read_only: AtomicBool::new(read_only) })
     }
 
@@ -291,6 +297,10 @@ impl FileSystem for DaxFs {
 
     fn shutdown(sb: &SuperBlock<Self>) -> bool {
         sb.info().store.shut_down()
+    }
+
+    fn notify_failure(sb: &SuperBlock<Self>, f: MemoryFailure) -> Result {
+        crate::media::notify_failure(sb, f)
     }
 
     fn is_shut_down(sb: &SuperBlock<Self>) -> bool {

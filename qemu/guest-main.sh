@@ -100,6 +100,34 @@ crash-check)
   dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|possible (circular|recursive) locking|inconsistent lock state|RCU stall|Call Trace' && rc=1
   finish $rc
   ;;
+crashstates-record)
+  # Crash states, part 1 (scripts/crashstates.sh): the workloads on the
+  # recorder module, on a 16 MiB filesystem at the start of pmem1.
+  R=$OUT/crashstates
+  rc=0
+  insmod "$H/build/record/dax_fs.ko" || rc=1
+  mkfs.daxfs -q /dev/pmem1 4096 || rc=1
+  if [ $rc = 0 ] && mount -t daxfs -o dax,noatime /dev/pmem1 /mnt; then
+    # Each recording starts from the image as mounted (mount's own stores
+    # included), read past the block device's page cache.
+    daxfs-crashstates record --mnt /mnt --dev /dev/pmem1 --out "$R" --pairs "${CS_PAIRS:-0}" --first "${CS_FIRST:-0}" || rc=1
+    umount /mnt || rc=1
+  else
+    rc=1
+  fi
+  rmmod dax_fs || rc=1
+  dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|possible (circular|recursive) locking|inconsistent lock state|RCU stall|Call Trace' && rc=1
+  finish $rc
+  ;;
+crashstates-mount)
+  # Crash states, part 2: the release module mounts a sample of the states.
+  rc=0
+  insmod "$H/dax_fs.ko" || rc=1
+  [ $rc = 0 ] && { daxfs-crashstates mount-check "$OUT/crashstates/explore/samples" --dev /dev/pmem1 --mnt /mnt || rc=1; }
+  rmmod dax_fs || rc=1
+  dmesg | grep -E 'BUG:|WARNING:|Oops|KASAN|possible (circular|recursive) locking|inconsistent lock state|RCU stall|Call Trace' && rc=1
+  finish $rc
+  ;;
 *)
   echo "guest: unknown DAXFS_MODE=$MODE"
   finish 2

@@ -9,6 +9,10 @@
 #include <linux/dax.h>
 #include <linux/mm.h>
 #include <linux/sched.h>
+#include <linux/badblocks.h>
+#include <linux/srcu.h>
+#include <linux/pagemap.h>
+#include <linux/xarray.h>
 #include "helpers.h"
 
 int daxfs_fs_parse(struct fs_context *fc, const struct fs_parameter_spec *desc,
@@ -292,4 +296,204 @@ bool daxfs_fc_read_only(const struct fs_context *fc, const struct super_block *s
 bool daxfs_bdev_read_only(struct block_device *bdev)
 {
 	return bdev_read_only(bdev);
+}
+
+/* CAP_SYS_ADMIN of the current task (the recorder's ioctls). */
+bool daxfs_capable_sys_admin(void)
+{
+	return capable(CAP_SYS_ADMIN);
+}
+
+/* ---- media errors and the DAX holder (rust/kfs/dax.rs, docs/media-errors.md) ---- */
+
+/*
+ * Our own table of the DAX devices we hold: dax_device -> super block.
+ * notify_failure looks the super block up here, never through
+ * dax_holder() (by the time our callback runs the device may have been
+ * released and claimed by another filesystem, whose holder is not a
+ * super block of ours).  An entry is erased before its super block can
+ * go away, then this SRCU is synchronized: a reader that found the entry
+ * may use the super block until it unlocks.  (The DAX core's own SRCU is
+ * static, and fs_put_dax does not wait for notify_failure calls.)
+ */
+DEFINE_STATIC_SRCU(daxfs_holder_srcu);
+static DEFINE_XARRAY(daxfs_holders);
+
+/*
+ * The DAX device behind bdev, claimed as holder (with ops) when nobody
+ * holds it and memory failures can reach a holder at all; otherwise
+ * unclaimed, as ext4 does.  *claimed says which.  Asking with a holder
+ * first would leak a reference when the device is already held
+ * (fs_dax_get_by_bdev's igrab is not undone), so it asks without one
+ * first; a holder that appears in between still leaks that reference,
+ * as in the kernel's own callers.
+ */
+struct dax_device *daxfs_dax_get(struct block_device *bdev, u64 *start_off, void *holder,
+				 const struct dax_holder_operations *ops, bool *claimed)
+{
+	struct dax_device *dev, *held;
+	u64 off;
+
+	*claimed = false;
+	dev = fs_dax_get_by_bdev(bdev, start_off, NULL, NULL);
+	if (!dev || !holder || !IS_ENABLED(CONFIG_MEMORY_FAILURE) || dax_holder(dev))
+		return dev;
+	/* Published before the claim: a notify_failure for the new holder
+	 * finds it (and sees the super block not born yet). */
+	if (xa_err(xa_store(&daxfs_holders, (unsigned long)dev, holder, GFP_KERNEL)))
+		return dev;
+	held = fs_dax_get_by_bdev(bdev, &off, holder, ops);
+	if (!held) {
+		xa_erase(&daxfs_holders, (unsigned long)dev);
+		synchronize_srcu(&daxfs_holder_srcu);
+		return dev;
+	}
+	fs_put_dax(dev, NULL);
+	*claimed = true;
+	return held;
+}
+
+/* Releases what daxfs_dax_get returned; after it, no notify_failure call
+ * uses the holder any more. */
+void daxfs_dax_put(struct dax_device *dev, void *holder)
+{
+	if (holder)
+		xa_erase(&daxfs_holders, (unsigned long)dev);
+	fs_put_dax(dev, holder);
+	if (holder)
+		synchronize_srcu(&daxfs_holder_srcu);
+}
+
+/* In notify_failure: the holder's super block with an active reference
+ * (release with deactivate_super), or NULL when it is not mounted yet or
+ * any more. */
+struct super_block *daxfs_dax_holder_get(struct dax_device *dev)
+{
+	struct super_block *sb;
+	int id = srcu_read_lock(&daxfs_holder_srcu);
+
+	sb = xa_load(&daxfs_holders, (unsigned long)dev);
+	if (sb && !(smp_load_acquire(&sb->s_flags) & SB_BORN))
+		sb = NULL;
+	if (sb && !atomic_inc_not_zero(&sb->s_active))
+		sb = NULL;
+	srcu_read_unlock(&daxfs_holder_srcu, id);
+	return sb;
+}
+
+void daxfs_deactivate_super(struct super_block *sb)
+{
+	deactivate_super(sb);
+}
+
+/*
+ * Calls fn(ctx, inode) for each inode of sb in the inode cache, holding a
+ * reference (the drop_pagecache_sb pattern); stops at the first nonzero
+ * return and gives it back.
+ */
+int daxfs_for_each_cached_inode(struct super_block *sb, int (*fn)(void *ctx, struct inode *inode), void *ctx)
+{
+	struct inode *inode, *toput = NULL;
+	int ret = 0;
+
+	spin_lock(&sb->s_inode_list_lock);
+	list_for_each_entry(inode, &sb->s_inodes, i_sb_list) {
+		spin_lock(&inode->i_lock);
+		if (inode_state_read(inode) & (I_FREEING | I_WILL_FREE | I_NEW)) {
+			spin_unlock(&inode->i_lock);
+			continue;
+		}
+		__iget(inode);
+		spin_unlock(&inode->i_lock);
+		spin_unlock(&sb->s_inode_list_lock);
+		iput(toput);
+		toput = inode;
+		ret = fn(ctx, inode);
+		cond_resched();
+		spin_lock(&sb->s_inode_list_lock);
+		if (ret)
+			break;
+	}
+	spin_unlock(&sb->s_inode_list_lock);
+	iput(toput);
+	return ret;
+}
+
+bool daxfs_inode_mapped(struct inode *inode)
+{
+	return mapping_mapped(inode->i_mapping);
+}
+
+/* Unmaps [index, index + count) pages of a DAX file from every process and
+ * sends them SIGBUS (memory failure); 0 without CONFIG_MEMORY_FAILURE. */
+int daxfs_dax_kill_procs(struct inode *inode, unsigned long index, unsigned long count, int mf_flags)
+{
+#ifdef CONFIG_MEMORY_FAILURE
+	return mf_dax_kill_procs(inode->i_mapping, index, count, mf_flags);
+#else
+	return 0;
+#endif
+}
+
+int daxfs_invalidate_mapping(struct inode *inode)
+{
+	return invalidate_inode_pages2_range(inode->i_mapping, 0, -1);
+}
+
+int daxfs_freeze_kernel(struct super_block *sb)
+{
+	return freeze_super(sb, FREEZE_HOLDER_KERNEL, NULL);
+}
+
+/* Thaws the kernel's freeze (if taken) and, since the device is going
+ * away, a userspace one too (as XFS). */
+void daxfs_thaw_all(struct super_block *sb, bool kernel)
+{
+	if (kernel)
+		thaw_super(sb, FREEZE_HOLDER_KERNEL, NULL);
+	thaw_super(sb, FREEZE_HOLDER_USERSPACE, NULL);
+}
+
+/* Zeroes one page of the DAX device through the driver, which clears
+ * poison first where it can (pmem_do_write); caller holds dax_read_lock. */
+int daxfs_dax_zero_page(struct dax_device *dev, unsigned long pgoff)
+{
+	return dax_zero_page_range(dev, pgoff, 1);
+}
+
+/*
+ * The first bad range of bdev's disk that overlaps [*sector, end) of the
+ * block device (sectors relative to bdev, a partition's start excluded):
+ * true with *sector and *count set to it (clipped), false when there is none.
+ */
+bool daxfs_bdev_next_badblock(struct block_device *bdev, u64 *sector, u64 end, u64 *count)
+{
+	struct badblocks *bb = bdev->bd_disk->bb;
+	sector_t start = get_start_sect(bdev), first;
+	sector_t s = *sector, n, bad;
+
+	if (!bb || !READ_ONCE(bb->count))
+		return false;
+	while (s < end) {
+		n = min_t(u64, end - s, 1U << 30);
+		if (badblocks_check(bb, start + s, n, &first, &bad) != 0) {
+			/* The record found may begin before the range asked
+			 * for (even before the partition): clip it first. */
+			if (first < start + s) {
+				bad -= start + s - first;
+				first = start + s;
+			}
+			first -= start;
+			*sector = first;
+			*count = min_t(u64, bad, end - first);
+			return true;
+		}
+		s += n;
+	}
+	return false;
+}
+
+void daxfs_cond_resched(void)
+{
+	cond_resched();
 }

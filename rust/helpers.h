@@ -63,8 +63,24 @@ int daxfs_dax_mmap_prepare(struct vm_area_desc *desc, struct dax_device *dax_dev
 struct block_device *daxfs_sb_bdev(const struct super_block *sb);
 void daxfs_file_set_nowait(struct file *file);
 int daxfs_shutdown_ioctl_flags(unsigned int cmd, unsigned long arg);
+bool daxfs_capable_sys_admin(void);
 int daxfs_bdev_freeze(struct super_block *sb);
 int daxfs_bdev_thaw(struct super_block *sb);
 bool daxfs_bdev_read_only(struct block_device *bdev);
 bool daxfs_fc_read_only(const struct fs_context *fc, const struct super_block *sb);
+struct dax_holder_operations;
+struct dax_device *daxfs_dax_get(struct block_device *bdev, u64 *start_off, void *holder,
+				 const struct dax_holder_operations *ops, bool *claimed);
+void daxfs_dax_put(struct dax_device *dev, void *holder);
+struct super_block *daxfs_dax_holder_get(struct dax_device *dev);
+void daxfs_deactivate_super(struct super_block *sb);
+int daxfs_for_each_cached_inode(struct super_block *sb, int (*fn)(void *ctx, struct inode *inode), void *ctx);
+bool daxfs_inode_mapped(struct inode *inode);
+int daxfs_dax_kill_procs(struct inode *inode, unsigned long index, unsigned long count, int mf_flags);
+int daxfs_invalidate_mapping(struct inode *inode);
+int daxfs_freeze_kernel(struct super_block *sb);
+void daxfs_thaw_all(struct super_block *sb, bool kernel);
+int daxfs_dax_zero_page(struct dax_device *dev, unsigned long pgoff);
+bool daxfs_bdev_next_badblock(struct block_device *bdev, u64 *sector, u64 end, u64 *count);
+void daxfs_cond_resched(void);
 #endif

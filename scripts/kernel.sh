@@ -49,7 +49,8 @@ in_tc /bin/sh -c "cd $KB_IN && $SRC_IN/scripts/kconfig/merge_config.sh -m -O . .
 mk olddefconfig
 mk rustavailable || die "the toolchain fails 'make rustavailable'"
 for opt in RUST ACPI_NFIT LIBNVDIMM BLK_DEV_PMEM ND_PFN FS_DAX FS_DAX_PMD ZONE_DEVICE \
-           TRANSPARENT_HUGEPAGE 9P_FS VIRTIO_BLK EXT4_FS XFS_FS FTRACE; do
+           TRANSPARENT_HUGEPAGE 9P_FS VIRTIO_BLK EXT4_FS XFS_FS FTRACE MEMORY_FAILURE HWPOISON_INJECT \
+           X86_PMEM_LEGACY; do
   grep -q "^CONFIG_$opt=y" "$KB/.config" || die "CONFIG_$opt did not stick in $KB/.config (a dependency is missing)"
 done
 start=$(date +%s)

@@ -16,6 +16,7 @@ build)
   install -m 0755 "$PROJ/target/release/daxfs-datatest" "$PROJ/build/bin/daxfs-datatest"
   install -m 0755 "$PROJ/target/release/daxfs-fuzz" "$PROJ/build/bin/daxfs-fuzz"
   install -m 0755 "$PROJ/target/release/daxfs-db" "$PROJ/build/bin/daxfs-db"
+  install -m 0755 "$PROJ/target/release/daxfs-crashstates" "$PROJ/build/bin/daxfs-crashstates"
   ;;
 test)
   cargo_in_tc test

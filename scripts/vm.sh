@@ -78,9 +78,14 @@ maxmem_mib=$((ram_mib + total_mib))
 # The sparse files grow by what the guest writes: with fsdax (map=dev) the
 # struct page array, 1/64 of the device, is written on the device at every
 # boot; mkfs.daxfs zeroes an inode table of another 1/64.
-avail_mib=$(( $(df --output=avail -k "$VM" | tail -1) >> 10 ))
-if (( avail_mib < total_mib / 16 + 4096 )); then
-  log "warning: only ${avail_mib} MiB free in $VM for ${total_mib} MiB of sparse NVDIMM files (the guest writes about 1/32 of a device's size, plus the data)"
+# A guest store that finds the host disk full kills QEMU (SIGBUS on the
+# shared mapping) and the run ends without a result: refuse to start
+# without room for what is not allocated yet.
+free_mib() { echo $(( $(df --output=avail -k "$VM" | tail -1) >> 10 )); }
+have_mib=$(du -cm "$VM"/pmem*.img 2>/dev/null | tail -1 | cut -f1)
+need_mib=$(( total_mib / 16 + 4096 - ${have_mib:-0} ))
+if (( $(free_mib) < need_mib )); then
+  die "only $(free_mib) MiB free in $VM; the sparse NVDIMM files (${total_mib} MiB, ${have_mib:-0} MiB allocated) need about ${need_mib} MiB more (the guest writes about 1/32 of each device, plus the data): free some disk"
 fi
 [ -n "${CMD:-}" ] && printf '%s\n' "$CMD" >"$VM/cmd"
 
@@ -143,5 +148,11 @@ else
     break
   done
 fi
-[ -f "$VM/exit-code" ] || die "the VM stopped without reporting a result (crash, panic or timeout)"
+# pmem2 (256 GiB, test mode only) holds gigabytes of test data and struct
+# pages that the next boot writes again: give the disk back.
+[ "$MODE" = test ] && rm -f "$VM/pmem2.img"
+if [ ! -f "$VM/exit-code" ]; then
+  (( $(free_mib) >= 256 )) || die "the VM stopped without reporting a result: the disk holding $VM is full"
+  die "the VM stopped without reporting a result (crash, panic or timeout)"
+fi
 exit "$(cat "$VM/exit-code")"

@@ -371,8 +371,9 @@ unsafe extern "C" fn fsync_cb<T: FileSystem>(file: *mut b::file, start: i64, end
         // inode update was committed to the journal before it returned.
         let r = b::file_write_and_wait_range(file, start, end);
         // write(2) stored data with non-temporal stores: order them (and
-        // the flushes above) before fsync returns.
-        b::daxfs_pmem_fence();
+        // the flushes above) before fsync returns.  Through the device, so
+        // the crash-state recorder sees it.
+        T::dax_device(inode::<T>(raw).super_block()).fence();
         r
     }
 }

@@ -27,7 +27,7 @@ use super::iomap::{Mapping, Request};
 use super::inode::{self, DirEmitter, Inode, Time};
 use super::param::{Param, Spec};
 use super::seq::SeqFile;
-use core::{cell::UnsafeCell, ffi::c_int, ffi::CStr, marker::PhantomData, ptr};
+use core::{cell::UnsafeCell, ffi::c_int, ffi::c_void, ffi::CStr, marker::PhantomData, ptr};
 use kernel::{
     ffi::{c_long, c_uint, c_ulong},
     error::{from_result, VTABLE_DEFAULT_ERROR},
@@ -208,6 +208,15 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
+    /// A memory failure on the filesystem's part of its DAX device, or
+    /// the device about to be removed (`notify_failure`; only when this
+    /// mount is the device's holder, see [`MemoryFailure`] and
+    /// docs/media-errors.md).  `EOPNOTSUPP` lets the kernel fall back to
+    /// killing the processes that map the page now.
+    fn notify_failure(_sb: &SuperBlock<Self>, _f: MemoryFailure) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
     /// Whether [`FileSystem::shutdown`] happened (`fsync` then fails).
     fn is_shut_down(_sb: &SuperBlock<Self>) -> bool {
         false
@@ -217,6 +226,24 @@ pub(crate) trait FileSystem: Sized + Send + Sync + 'static {
     /// is still open; `T::Info` is dropped right after.  Not called when
     /// `fill_super` failed.
     fn unmount(_sb: &SuperBlock<Self>) {}
+}
+
+/// A memory failure reported to the holder of a DAX device.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MemoryFailure {
+    /// Byte range on the filesystem's block device (a partition's start
+    /// already taken off, clipped to its size).
+    pub(crate) off: u64,
+    pub(crate) len: u64,
+    /// `MF_*` flags, passed on to [`Inode::kill_procs`].
+    pub(crate) flags: i32,
+}
+
+impl MemoryFailure {
+    /// The device is about to be removed (the range is all of it).
+    pub(crate) fn pre_remove(&self) -> bool {
+        self.flags as u32 & b::mf_flags_MF_MEM_PRE_REMOVE != 0
+    }
 }
 
 /// What to create, for [`FileSystem::create`].
@@ -286,14 +313,18 @@ impl<T: FileSystem> NewSuperBlock<'_, T> {
         unsafe { b::daxfs_bdev_read_only((*self.sb).s_bdev) }
     }
 
-    /// Claims and maps the DAX device behind the block device.
+    /// Claims the DAX device behind the block device, as its holder when
+    /// `T` handles memory failures and nobody holds it yet.
     /// `EOPNOTSUPP` when the device cannot do DAX.
     pub(crate) fn dax_device(&self) -> Result<DaxDevice> {
+        let holder = T::HAS_NOTIFY_FAILURE.then_some((self.sb, &Tables::<T>::HOLDER_OPS));
         // SAFETY: `s_bdev` is open for as long as the super block exists, and
         // `T::Info` (which owns the `DaxDevice`) is dropped in `put_super`
         // or, after a failed `fill_super`, in `kill_sb` before
-        // `kill_block_super` releases the block device.
-        unsafe { DaxDevice::open((*self.sb).s_bdev, self.device_bytes()) }
+        // `kill_block_super` releases the block device and before the
+        // super block is freed; `HOLDER_OPS` is a `'static` table whose
+        // callback checks that the holder is a mounted `T` super block.
+        unsafe { DaxDevice::open((*self.sb).s_bdev, self.device_bytes(), holder) }
     }
 }
 
@@ -324,6 +355,44 @@ impl<T: FileSystem> SuperBlock<T> {
         // reaches a `SuperBlock` runs after it) or, when `fill_super`
         // failed, in `kill_sb`.
         unsafe { &*((*self.0.get()).s_fs_info as *const T::Info) }
+    }
+
+    /// Calls `f` for every inode of this super block in the inode cache
+    /// (each held by a reference while `f` runs); stops at the first error
+    /// and returns it.
+    pub(crate) fn for_each_cached_inode<F: FnMut(&Inode<T>) -> Result>(&self, mut f: F) -> Result {
+        unsafe extern "C" fn tramp<T: FileSystem, F: FnMut(&Inode<T>) -> Result>(ctx: *mut c_void, inode: *mut b::inode) -> c_int {
+            // SAFETY: `ctx` is the `F` passed below, alive for the call.
+            let f = unsafe { &mut *ctx.cast::<F>() };
+            // SAFETY: the helper holds a reference to `inode`, an inode of a
+            // live `T` super block that is not new or being freed.
+            if !unsafe { inode::data_initialised::<T>(inode) } {
+                return 0;
+            }
+            // SAFETY: as above; initialised, so its data is a `T::InodeData`.
+            match f(unsafe { Inode::from_raw(inode) }) {
+                Ok(()) => 0,
+                Err(e) => e.to_errno(),
+            }
+        }
+        // SAFETY: the super block is live; `tramp` matches the callback
+        // type and `f` outlives the call.
+        let r = unsafe { b::daxfs_for_each_cached_inode(self.as_raw(), Some(tramp::<T, F>), (&raw mut f).cast()) };
+        kernel::error::to_result(r)
+    }
+
+    /// Freezes the filesystem for the kernel (`FREEZE_HOLDER_KERNEL`):
+    /// waits for writes and faults in flight and syncs.  Returns whether it
+    /// froze it (thaw with [`SuperBlock::thaw_all`]).
+    pub(crate) fn freeze_kernel(&self) -> bool {
+        // SAFETY: a live, active super block; no lock of ours is held.
+        unsafe { b::daxfs_freeze_kernel(self.as_raw()) == 0 }
+    }
+
+    /// Thaws the kernel's freeze (if `kernel`) and a userspace one.
+    pub(crate) fn thaw_all(&self, kernel: bool) {
+        // SAFETY: a live, active super block.
+        unsafe { b::daxfs_thaw_all(self.as_raw(), kernel) };
     }
 
     /// The device name, for messages.
@@ -403,6 +472,8 @@ impl<T: FileSystem> Drop for Registration<T> {
 struct Tables<T: FileSystem>(PhantomData<T>);
 
 impl<T: FileSystem> Tables<T> {
+    const HOLDER_OPS: b::dax_holder_operations = b::dax_holder_operations { notify_failure: Some(notify_failure_cb::<T>) };
+
     const CONTEXT_OPS: b::fs_context_operations = b::fs_context_operations {
         free: Some(fc_free_cb::<T>),
         dup: None,
@@ -640,6 +711,48 @@ unsafe extern "C" fn shutdown_cb<T: FileSystem>(sb: *mut b::super_block) {
     }
 }
 
+/// `dax_holder_operations.notify_failure`: `off`/`len` are on the DAX
+/// device; called under the DAX core's SRCU read lock, from memory
+/// failure handling or from `kill_dax` (`MF_MEM_PRE_REMOVE`, `(0,
+/// U64_MAX)`).
+unsafe extern "C" fn notify_failure_cb<T: FileSystem>(dev: *mut b::dax_device, off: u64, len: u64, flags: c_int) -> c_int {
+    // SAFETY: `dev` is the live DAX device the kernel reports on; the
+    // helper returns the super block that holds it only while it is
+    // mounted (born), with an active reference, dropped below.
+    let raw = unsafe { b::daxfs_dax_holder_get(dev) };
+    if raw.is_null() {
+        // Mounting or unmounting: the generic handler kills the mappers.
+        return EOPNOTSUPP.to_errno();
+    }
+    // SAFETY: the helper finds the super block in the table of devices
+    // daxfs holds, filled only by `NewSuperBlock::dax_device::<T>` (one
+    // filesystem type, `T`, registers these ops); it is born, so
+    // `fill_super` set its info, and the active reference keeps it
+    // mounted.
+    let sb = unsafe { SuperBlock::<T>::from_raw(raw) };
+    let d = T::dax_device(sb);
+    let mut f = MemoryFailure { off: 0, len: d.len(), flags };
+    let r = if f.pre_remove() {
+        T::notify_failure(sb, f)
+    } else {
+        // As xfs_dax_translate_range: clip to this partition.
+        let (start, end) = (d.part_off(), d.part_off().saturating_add(d.len()));
+        let last = off.saturating_add(len.max(1) - 1);
+        if off >= end || last < start {
+            // Another partition's: the kernel's generic handler kills
+            // whatever maps it.
+            Err(EOPNOTSUPP)
+        } else {
+            f.off = off.max(start) - start;
+            f.len = last.min(end - 1) + 1 - start - f.off;
+            T::notify_failure(sb, f)
+        }
+    };
+    // SAFETY: the active reference taken by `daxfs_dax_holder_get`.
+    unsafe { b::daxfs_deactivate_super(raw) };
+    r.map_or_else(|e| e.to_errno(), |()| 0)
+}
+
 /// `FS_IOC_SHUTDOWN` on any file or directory of `T` (other commands:
 /// `ENOTTY`).  The default flag freezes the filesystem first, as ext4 and
 /// XFS do (waits for writes and faults in flight, writes back mmap'ed
@@ -647,6 +760,24 @@ unsafe extern "C" fn shutdown_cb<T: FileSystem>(sb: *mut b::super_block) {
 /// once (a `T` whose every change is durable when its call returns has no
 /// log to flush).  Already shut down: 0 at once.
 pub(crate) unsafe extern "C" fn ioctl_cb<T: FileSystem>(file: *mut b::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    // The crash-state recorder's commands (test module only).
+    #[cfg(daxfs_record)]
+    {
+        // SAFETY: an open file pins its inode (one of ours) and the super block.
+        let inode = unsafe { super::inode::Inode::<T>::from_raw(b::daxfs_file_inode(file)) };
+        let r = if cmd != super::record::IOC_CAPTURE {
+            T::dax_device(inode.super_block()).record_ioctl(cmd, arg as usize)
+        } else if !super::record::permitted() {
+            Some(Err(EPERM))
+        } else if !inode.is_reg() {
+            Some(Err(EINVAL))
+        } else {
+            Some(super::iomap::record_capture(inode, arg as usize))
+        };
+        if let Some(r) = r {
+            return r.map_or_else(|e| e.to_errno() as c_long, |v| v as c_long);
+        }
+    }
     // SAFETY: the VFS passes an open file; the helper checks the command,
     // CAP_SYS_ADMIN and copies the flags from user memory.
     let flags = unsafe { b::daxfs_shutdown_ioctl_flags(cmd, arg) };
@@ -686,8 +817,8 @@ unsafe extern "C" fn sync_fs_cb<T: FileSystem>(sb: *mut b::super_block, _wait: c
     if T::is_shut_down(sb) {
         return EIO.to_errno();
     }
-    // SAFETY: a CPU store fence, no preconditions.
-    unsafe { b::daxfs_pmem_fence() };
+    // Through the device, so the crash-state recorder sees it.
+    T::dax_device(sb).fence();
     0
 }
 

@@ -254,6 +254,27 @@ impl<T: FileSystem> Inode<T> {
         unsafe { (*(*InodeBox::<T>::from_inode(self.0.get())).data.get()).assume_init_ref() }
     }
 
+    /// Whether any process maps this file (`mapping_mapped`).
+    pub(crate) fn is_mapped(&self) -> bool {
+        // SAFETY: a live inode.
+        unsafe { b::daxfs_inode_mapped(self.as_raw()) }
+    }
+
+    /// Memory failure: unmaps file pages `[index, index+count)` from every
+    /// process mapping them and sends those processes `SIGBUS`
+    /// (`mf_dax_kill_procs`, with the failure's `MF_*` flags).
+    pub(crate) fn kill_procs(&self, index: u64, count: u64, flags: i32) -> Result {
+        let (index, count) = (usize::try_from(index).map_err(|_| EINVAL)?, usize::try_from(count).map_err(|_| EINVAL)?);
+        // SAFETY: a live DAX inode; the helper takes the DAX entry locks.
+        kernel::error::to_result(unsafe { b::daxfs_dax_kill_procs(self.as_raw(), index as _, count as _, flags) })
+    }
+
+    /// Drops every mapping of this file's pages (a device going away).
+    pub(crate) fn invalidate_mappings(&self) -> Result {
+        // SAFETY: a live inode.
+        kernel::error::to_result(unsafe { b::daxfs_invalidate_mapping(self.as_raw()) })
+    }
+
     /// The super block this inode belongs to.
     pub(crate) fn super_block(&self) -> &SuperBlock<T> {
         // SAFETY: an inode keeps its super block alive.

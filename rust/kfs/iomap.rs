@@ -93,13 +93,18 @@ const P_REPORT: u8 = 3;
 impl<T: FileSystem> Ops<T> {
     pub(crate) const READ: b::iomap_ops = Self::table::<P_READ>(false);
     pub(crate) const WRITE: b::iomap_ops = Self::table::<P_WRITE>(true);
+    #[cfg(not(daxfs_record))]
     pub(crate) const ZERO: b::iomap_ops = Self::table::<P_ZERO>(false);
+    /// The recorder (test module) reads back what the DAX engine zeroed.
+    #[cfg(daxfs_record)]
+    pub(crate) const ZERO: b::iomap_ops =
+        b::iomap_ops { iomap_begin: Some(begin_cb::<T, P_ZERO>), iomap_end: Some(end_cb::<T, P_ZERO>), iomap_next: None };
     pub(crate) const REPORT: b::iomap_ops = Self::table::<P_REPORT>(false);
 
     const fn table<const P: u8>(with_end: bool) -> b::iomap_ops {
         b::iomap_ops {
             iomap_begin: Some(begin_cb::<T, P>),
-            iomap_end: if with_end && T::HAS_IOMAP_END { Some(end_cb::<T>) } else { None },
+            iomap_end: if with_end && T::HAS_IOMAP_END { Some(end_cb::<T, P>) } else { None },
             iomap_next: None,
         }
     }
@@ -180,7 +185,9 @@ unsafe extern "C" fn begin_cb<T: FileSystem, const P: u8>(
     0
 }
 
-unsafe extern "C" fn end_cb<T: FileSystem>(
+/// `iomap_end` of the `WRITE` table (and, in the recorder's test module,
+/// of `ZERO`, only to record what was zeroed).
+unsafe extern "C" fn end_cb<T: FileSystem, const P: u8>(
     inode: *mut b::inode,
     pos: i64,
     length: i64,
@@ -207,8 +214,56 @@ unsafe extern "C" fn end_cb<T: FileSystem>(
         converted: io.flags & b::IOMAP_F_PRIVATE as u16 != 0,
     };
     let written = written.max(0) as u64;
+    // The recorder (test module): file data `write(2)` just copied in, or
+    // `dax_zero_range`/`dax_truncate_page` just zeroed.
+    #[cfg(daxfs_record)]
+    if kind == Kind::Mapped && flags & (b::IOMAP_DAX | b::IOMAP_FAULT) == b::IOMAP_DAX {
+        record_data::<T>(inode, pos as u64, written, &m);
+    }
+    if P == P_ZERO {
+        return 0;
+    }
     match T::iomap_end(inode, pos as u64, length as u64, written, &m) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
+}
+
+/// Recorder (test module): records the `written` bytes at file position
+/// `pos` of mapping `m` as file data stored by the DAX engine.
+#[cfg(daxfs_record)]
+fn record_data<T: FileSystem>(inode: &Inode<T>, pos: u64, written: u64, m: &Mapping) {
+    if let Some(off) = pos.checked_sub(m.offset).and_then(|d| m.addr.checked_add(d)) {
+        T::dax_device(inode.super_block()).record_data(off, written);
+    }
+}
+
+/// Recorder (test module): `IOC_CAPTURE` on a file: records the written
+/// blocks of file bytes `off..off+len` (arg: pointer to `{u64 off, u64 len}`)
+/// as data events followed by a fence.  For stores user space made through a
+/// `MAP_SYNC` mapping and flushed itself, which the kernel cannot see: the
+/// workload calls it after its own flush and fence.
+#[cfg(daxfs_record)]
+pub(crate) fn record_capture<T: FileSystem>(inode: &Inode<T>, arg: usize) -> Result<i64> {
+    use kernel::uaccess::{UserPtr, UserSlice};
+    let mut req = UserSlice::new(UserPtr::from_addr(arg), 16).reader();
+    let off: u64 = req.read()?;
+    let len: u64 = req.read()?;
+    let end = off.checked_add(len).ok_or(EINVAL)?;
+    let dev = T::dax_device(inode.super_block());
+    let mut pos = off;
+    while pos < end {
+        let r = Request { purpose: Purpose::Report, nowait: false, fault: false };
+        let m = T::iomap_begin(inode, pos, end - pos, r)?;
+        let stop = m.offset.checked_add(m.length).ok_or(EIO)?.min(end);
+        if stop <= pos {
+            return Err(EIO);
+        }
+        if m.kind == Kind::Mapped {
+            record_data::<T>(inode, pos, stop - pos, &m);
+        }
+        pos = stop;
+    }
+    dev.fence();
+    Ok(0)
 }

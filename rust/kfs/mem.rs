@@ -36,3 +36,9 @@ pub(crate) fn zeroed_kvvec(n: usize) -> Result<KVVec<u8>> {
     extend_zeroed(&mut v, n, GFP_KERNEL)?;
     Ok(v)
 }
+
+/// Lets the scheduler run something else (`cond_resched`) in a long loop.
+pub(crate) fn cond_resched() {
+    // SAFETY: plain call; the callers hold no spinlock.
+    unsafe { super::bindings::daxfs_cond_resched() };
+}

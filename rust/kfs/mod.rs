@@ -19,3 +19,5 @@ pub(crate) mod mem;
 pub(crate) mod namei;
 pub(crate) mod param;
 pub(crate) mod seq;
+#[cfg(daxfs_record)]
+pub(crate) mod record;

@@ -14,6 +14,15 @@
 //! map iget refuses).  A pending orphan list that mount can finish is not
 //! a problem (a crash or an unmount after a shutdown leaves one): it is
 //! noted, and repairing finishes it exactly as mount does (fs/orphan.rs).
+//!
+//! Bad blocks (media errors: the device's badblocks list, and blocks whose
+//! read fails with `EIO`, see [`Image`]) read as zeroes, so the checks
+//! report the damage that follows; inode slots that cannot be read are
+//! damaged, not free.  Each range of bad blocks is a problem of its own
+//! (a note if it belongs to nothing: free, leaked, padding, past the end),
+//! saying what it holds and what is lost (the owners of data blocks come
+//! from the extent maps the check walks anyway).  A repair that has to
+//! write a bad block is not made at all: nothing is written.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io;
@@ -26,6 +35,10 @@ use crate::*;
 const BS: u64 = BLOCK_SIZE as u64;
 /// Bitmap ranges reported one per line before the rest is summed up.
 const MAX_RANGES: usize = 20;
+/// Bad block ranges reported one per line before the rest is summed up.
+const MAX_BAD_RANGES: usize = 200;
+/// Unreadable in-use inodes named per inode table range.
+const MAX_LOST_NAMED: usize = 8;
 
 /// One problem.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,10 +72,10 @@ impl Report {
 
 /// Checks the filesystem on `img`, repairing in memory what is safe when
 /// `repair` is set; gives the image back for flushing.
-pub fn check(img: Image, repair: bool) -> io::Result<(Report, Image)> {
+pub fn check(mut img: Image, repair: bool) -> io::Result<(Report, Image)> {
     let mut report = Report::default();
-    let primary = img.device().read_sb(SB_PRIMARY_OFFSET)?;
-    let backup = img.device().read_sb(SB_BACKUP_OFFSET)?;
+    let primary = img.read_sb(SB_PRIMARY_OFFSET)?;
+    let backup = img.read_sb(SB_BACKUP_OFFSET)?;
     let trusted = match (&primary, &backup) {
         (Ok(p), Ok(b)) if p == b => Some((*p, None)),
         (Ok(p), _) => Some((*p, Some(SB_BACKUP_OFFSET))),
@@ -82,6 +95,15 @@ pub fn check(img: Image, repair: bool) -> io::Result<(Report, Image)> {
         }
     }
     let Some((sb, _)) = trusted else {
+        for r in img.bad_blocks() {
+            report.problems.push(Problem {
+                msg: format!(
+                    "bad {}: no valid superblock, what it holds is unknown",
+                    blocks(&r)
+                ),
+                fixed: false,
+            });
+        }
         return Ok((report, img));
     };
     if primary.is_ok() && backup.is_ok() && stale.is_some() {
@@ -119,8 +141,10 @@ struct Checker {
     lost: HashSet<u64>,
     /// The block bitmap as the inodes' extents and extent blocks say.
     claimed: Vec<u8>,
-    /// Claimed runs: first block -> (end, owner), to name the owner of a block.
-    runs: BTreeMap<u64, (u64, u64)>,
+    /// Claimed runs by first block, to name the owner of a block.
+    runs: BTreeMap<u64, Run>,
+    /// The longest claimed run.
+    longest: u64,
     /// Valid extents of every directory.
     dir_extents: HashMap<u64, Vec<Extent>>,
     /// The owner of every block in use is known (no damaged inode, chain or
@@ -136,6 +160,87 @@ struct Checker {
     subdirs: HashMap<u64, u32>,
     /// Inodes on the orphan list (after repairing: none, it was finished).
     orphans: HashSet<u64>,
+    /// The pending journal transaction (sequence number, bytes).
+    journal_tx: Option<(u64, u64)>,
+    /// Inodes whose path the bad block report needs, besides directories.
+    wanted: HashSet<u64>,
+    /// Reachable directories and wanted inodes -> (directory, name) of the
+    /// first entry naming them.
+    names: HashMap<u64, (u64, Vec<u8>)>,
+}
+
+/// A run of blocks claimed by an inode.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    end: u64,
+    ino: u64,
+    part: Part,
+}
+
+/// What a claimed run is to its inode.
+#[derive(Clone, Copy, Debug)]
+enum Part {
+    /// The blocks of its extent at file block `lblk`.
+    Extent { lblk: u64, unwritten: bool },
+    /// Extent block `index` of its chain.
+    ExtentBlock { index: u64 },
+}
+
+/// What a bad block holds, for the report.  Each block also has a span
+/// (its part of the numbers the variant names); consecutive bad blocks of
+/// one variant with consecutive spans make one line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Held {
+    PrimarySb,
+    BackupSb,
+    State,
+    /// Span: bytes of the journal.
+    Journal,
+    /// Span: inode numbers.
+    InodeBitmap,
+    /// Span: block numbers.
+    BlockBitmap,
+    /// Span: inode numbers.
+    InodeTable,
+    /// Unused blocks before the data area.
+    Padding,
+    /// Blocks of an extent of `ino`; span: bytes of the file.
+    Data {
+        ino: u64,
+        unwritten: bool,
+    },
+    /// Span: positions in the extent chain of `ino`.
+    ExtentBlock {
+        ino: u64,
+    },
+    /// Owned by nothing, marked free in the block bitmap.
+    Free,
+    /// Owned by nothing, marked in use.
+    Leaked,
+    /// Marked in use, owned by nothing known while some owners are unknown.
+    Unknown,
+    /// Past the end of the filesystem.
+    Beyond,
+}
+
+impl Held {
+    /// Whether the blocks belong to nothing: the module never reads them
+    /// and does not allocate the bad ones, so they are no error (a note).
+    fn harmless(self) -> bool {
+        matches!(
+            self,
+            Held::Free | Held::Leaked | Held::Padding | Held::Beyond
+        )
+    }
+}
+
+/// Consecutive bad blocks holding consecutive parts of one thing.
+struct BadRange {
+    blocks: Range<u64>,
+    held: Held,
+    span: Range<u64>,
+    /// Some of them were found by a failed read (they are not listed).
+    read_failed: bool,
 }
 
 fn blocks(r: &Range<u64>) -> String {
@@ -175,6 +280,7 @@ impl Checker {
             lost: HashSet::new(),
             claimed: Vec::new(),
             runs: BTreeMap::new(),
+            longest: 0,
             dir_extents: HashMap::new(),
             owners_known: true,
             dirs_complete: true,
@@ -182,6 +288,9 @@ impl Checker {
             refs: HashMap::new(),
             subdirs: HashMap::new(),
             orphans: HashSet::new(),
+            journal_tx: None,
+            wanted: HashSet::new(),
+            names: HashMap::new(),
         }
     }
 
@@ -197,11 +306,15 @@ impl Checker {
         for (ino, inode) in self.inodes.clone() {
             self.check_inode(ino, &inode)?;
         }
+        self.wanted = self.bad_owners();
         self.walk_tree()?;
         self.check_orphans()?;
         self.check_links()?;
         self.check_block_bitmap()?;
-        self.check_summary()
+        self.check_summary()?;
+        self.report_bad_blocks()?;
+        self.refuse_bad_writes();
+        Ok(())
     }
 
     fn problem(&mut self, msg: String) {
@@ -241,6 +354,9 @@ impl Checker {
             }
         };
         let geo = self.fs.geo;
+        if state.committed_seq != state.applied_seq {
+            self.journal_tx = Some((state.committed_seq, state.tx_len.into()));
+        }
         let journal = self.fs.read_area(geo.journal_start, geo.journal_blocks)?;
         let mut replayed = false;
         match state.pending_transaction(&journal, &geo) {
@@ -290,6 +406,19 @@ impl Checker {
         for ino in 1..=geo.inodes {
             let slot = self.fs.inode_slot(ino)?;
             let marked = set(&disk, ino - 1);
+            // A bad bitmap block is reported as one, not bit by bit.
+            let bit_lost = self
+                .fs
+                .img
+                .is_bad(geo.ibitmap_start + (ino - 1) / BITS_PER_BLOCK);
+            if self.slot_unreadable(ino) {
+                // It reads as zeroes: if it was in use, it is lost.
+                if marked || bit_lost {
+                    self.damaged.insert(ino);
+                    self.owners_known = false;
+                }
+                continue;
+            }
             if Inode::is_free_slot(&slot) {
                 if marked
                     && self.fixable(format!(
@@ -303,6 +432,7 @@ impl Checker {
             match Inode::decode(&slot) {
                 Ok(inode) => {
                     if !marked
+                        && !bit_lost
                         && self.fixable(format!(
                             "inode {ino}: in use but not marked in the inode bitmap"
                         ))
@@ -331,14 +461,23 @@ impl Checker {
         Ok(())
     }
 
-    /// Marks `len` blocks from `pblk` as owned by `ino`; reports (as `what`)
-    /// those somebody already owns, and then marks both owners lost.
-    fn claim(&mut self, ino: u64, pblk: u64, len: u64, what: &str) -> bool {
+    /// Whether the slot of inode `ino` is in a bad block.
+    fn slot_unreadable(&self, ino: u64) -> bool {
+        let at = self.fs.geo.inode_offset(ino);
+        at.is_some_and(|offset| self.fs.img.is_bad(offset / BS))
+    }
+
+    /// Marks `len` blocks from `pblk` as owned by `ino` (as its `part`);
+    /// reports (as `what`) those somebody already owns, and then marks both
+    /// owners lost.
+    fn claim(&mut self, ino: u64, pblk: u64, len: u64, part: Part, what: &str) -> bool {
         let taken: Vec<u64> = (pblk..pblk + len)
             .filter(|&b| bitmap_set(&mut self.claimed, b) == Some(true))
             .collect();
         let owners = self.owners(&taken);
-        self.runs.insert(pblk, (pblk + len, ino));
+        let end = pblk + len;
+        self.runs.insert(pblk, Run { end, ino, part });
+        self.longest = self.longest.max(len);
         let (Some(&first), Some(&owner)) = (taken.first(), owners.first()) else {
             return true;
         };
@@ -362,20 +501,31 @@ impl Checker {
             if b < upto {
                 continue;
             }
-            let run = self.runs.range(..=b).rev().find(|(_, &(end, _))| end > b);
-            let (end, owner) = run.map_or((b + 1, 0), |(_, &r)| r);
+            let (end, owner) = self.run_at(b).map_or((b + 1, 0), |(_, r)| (r.end, r.ino));
             out.push(owner);
             upto = end;
         }
         out
     }
 
+    /// The first block and the run of the last claim covering block `b`.
+    fn run_at(&self, b: u64) -> Option<(u64, Run)> {
+        let from = b.saturating_sub(self.longest);
+        let mut runs = self.runs.range(from..=b).rev();
+        runs.find(|(_, r)| r.end > b).map(|(&start, &r)| (start, r))
+    }
+
     /// The extents of `ino` (inline, then the chain, whose blocks it claims)
     /// and the number of extent blocks.
     fn extents(&mut self, ino: u64, inode: &Inode) -> io::Result<(Vec<Extent>, u64)> {
         let map = self.fs.read_map(ino, inode)?;
-        for &b in &map.chain {
-            if !self.claim(ino, b, 1, &format!("inode {ino}: extent block {b}")) {
+        // A bad block where the chain stops is still the chain's.
+        let bad = map.undecoded.filter(|&b| self.fs.img.is_bad(b));
+        for (index, &b) in map.chain.iter().chain(&bad).enumerate() {
+            let part = Part::ExtentBlock {
+                index: index as u64,
+            };
+            if !self.claim(ino, b, 1, part, &format!("inode {ino}: extent block {b}")) {
                 self.owners_known = false;
             }
         }
@@ -423,7 +573,11 @@ impl Checker {
                 self.lost.insert(ino);
                 continue;
             }
-            self.claim(ino, e.pblk, e.len.into(), &at);
+            let part = Part::Extent {
+                lblk: e.lblk.into(),
+                unwritten: e.unwritten,
+            };
+            self.claim(ino, e.pblk, e.len.into(), part, &at);
             valid.push(*e);
         }
         if inode.blocks != mapped + chain {
@@ -531,8 +685,14 @@ impl Checker {
             self.problem(format!("{at}: duplicate name"));
         }
         let target = rec.ino;
+        if self.wanted.contains(&target) {
+            let name = || (dir, rec.name.to_vec());
+            self.names.entry(target).or_insert_with(name);
+        }
         let Some(inode) = self.inodes.get(&target).copied() else {
-            let why = if self.damaged.contains(&target) {
+            let why = if self.slot_unreadable(target) {
+                "unreadable"
+            } else if self.damaged.contains(&target) {
                 "damaged"
             } else if target > self.fs.geo.inodes {
                 "out-of-range"
@@ -564,6 +724,8 @@ impl Checker {
             }
         } else {
             self.parent_of.insert(target, dir);
+            let name = || (dir, rec.name.to_vec());
+            self.names.entry(target).or_insert_with(name);
             queue.push_back(target);
             if inode.parent != dir {
                 self.problem(format!(
@@ -861,6 +1023,263 @@ impl Checker {
             }
         }
         Ok(())
+    }
+
+    /// The inodes the bad block report names: the owners of bad blocks
+    /// and the unreadable inodes (directories are named anyway).
+    fn bad_owners(&self) -> HashSet<u64> {
+        let end = self.fs.geo.blocks;
+        let mut out: HashSet<u64> = self.damaged.iter().copied().collect();
+        for r in self.fs.img.bad_blocks() {
+            for b in r.start..r.end.min(end) {
+                out.extend(self.run_at(b).map(|(_, run)| run.ino));
+            }
+        }
+        out
+    }
+
+    /// What block `b` (of the filesystem) holds, and its span.
+    fn held_at(&mut self, b: u64) -> io::Result<(Held, Range<u64>)> {
+        let geo = self.fs.geo;
+        let index = |start: u64, count: u64| b.checked_sub(start).filter(|&i| i < count);
+        // The bits of bitmap block `i`, of `n` in all.
+        let bits = |i: u64, n: u64| {
+            let first = i.saturating_mul(BITS_PER_BLOCK);
+            first..first.saturating_add(BITS_PER_BLOCK).min(n).max(first)
+        };
+        let held = if b == SB_PRIMARY_OFFSET / BS {
+            Held::PrimarySb
+        } else if b == SB_BACKUP_OFFSET / BS {
+            Held::BackupSb
+        } else if b == STATE_BLOCK {
+            Held::State
+        } else if let Some(i) = index(geo.journal_start, geo.journal_blocks) {
+            return Ok((Held::Journal, i * BS..(i + 1) * BS));
+        } else if let Some(i) = index(geo.ibitmap_start, geo.ibitmap_blocks) {
+            let r = bits(i, geo.inodes);
+            return Ok((Held::InodeBitmap, r.start + 1..r.end + 1));
+        } else if let Some(i) = index(geo.bbitmap_start, geo.bbitmap_blocks) {
+            return Ok((Held::BlockBitmap, bits(i, geo.blocks)));
+        } else if let Some(i) = index(geo.itable_start, geo.itable_blocks) {
+            let first = i * INODES_PER_BLOCK + 1;
+            return Ok((Held::InodeTable, first..first + INODES_PER_BLOCK));
+        } else if b < geo.data_start {
+            Held::Padding
+        } else if let Some((start, run)) = self.run_at(b) {
+            return Ok(match run.part {
+                Part::Extent { lblk, unwritten } => {
+                    let at = lblk.saturating_add(b - start).saturating_mul(BS);
+                    let held = Held::Data {
+                        ino: run.ino,
+                        unwritten,
+                    };
+                    (held, at..at.saturating_add(BS))
+                }
+                Part::ExtentBlock { index } => {
+                    (Held::ExtentBlock { ino: run.ino }, index..index + 1)
+                }
+            });
+        } else {
+            let marked = self.fs.bit(geo.bbitmap_start, b)?;
+            let bit_lost = self.fs.img.is_bad(geo.bbitmap_start + b / BITS_PER_BLOCK);
+            if !self.owners_known && (marked || bit_lost) {
+                Held::Unknown
+            } else if marked {
+                Held::Leaked
+            } else {
+                Held::Free
+            }
+        };
+        Ok((held, b..b + 1))
+    }
+
+    /// The path of inode `ino`: the first entry naming it, in the first
+    /// entry naming its directory... (`None`: not found).
+    fn path(&self, ino: u64) -> Option<String> {
+        let mut names = Vec::new();
+        let mut at = ino;
+        while at != ROOT_INO && names.len() <= self.names.len() {
+            let (dir, name) = self.names.get(&at)?;
+            names.push(String::from_utf8_lossy(name));
+            at = *dir;
+        }
+        if at != ROOT_INO {
+            return None;
+        }
+        if names.is_empty() {
+            return Some("/".into());
+        }
+        Some(names.iter().rev().map(|n| format!("/{n}")).collect())
+    }
+
+    /// "inode N (its path)".
+    fn who(&self, ino: u64) -> String {
+        let path = self.path(ino);
+        format!(
+            "inode {ino} ({})",
+            path.as_deref().unwrap_or("no path found")
+        )
+    }
+
+    /// What is lost with bad blocks holding `r.held`.
+    fn describe(&self, r: &BadRange) -> String {
+        let (a, z) = (r.span.start, r.span.end);
+        match r.held {
+            Held::PrimarySb => "primary superblock: lost; mount needs it (the backup is a copy)".into(),
+            Held::BackupSb => "backup superblock: lost; the primary is the only copy left".into(),
+            Held::State => "state block: lost; mount refuses the filesystem without it".into(),
+            Held::Journal => match self.journal_tx {
+                Some((seq, len)) if a < len => format!(
+                    "journal: committed transaction {seq} is lost (it cannot be replayed)"
+                ),
+                _ => "journal: no pending transaction in it, nothing lost".into(),
+            },
+            Held::InodeBitmap => format!(
+                "inode bitmap (inodes {a}..{}): lost; the inode table says which are in use",
+                z - 1
+            ),
+            Held::BlockBitmap => format!(
+                "block bitmap (blocks {a}..{}): lost; the extent maps say which are in use",
+                z - 1
+            ),
+            Held::InodeTable => {
+                let lost: Vec<u64> = (a..z)
+                    .filter(|i| self.damaged.contains(i) && self.slot_unreadable(*i))
+                    .collect();
+                let table = format!("inode table (inodes {a}..{}): those inodes are unreadable", z - 1);
+                if lost.is_empty() {
+                    return format!("{table}; none was in use, nothing lost");
+                }
+                let mut named: Vec<String> = lost.iter().take(MAX_LOST_NAMED).map(|&i| self.who(i)).collect();
+                if lost.len() > MAX_LOST_NAMED {
+                    named.push(format!("and {} more", lost.len() - MAX_LOST_NAMED));
+                }
+                format!("{table}; lost: {}", named.join(", "))
+            }
+            Held::Padding => "unused (before the data area): nothing lost".into(),
+            Held::Data { ino, unwritten } => {
+                let who = self.who(ino);
+                match self.inodes.get(&ino) {
+                    None => format!("blocks of {who}, freed by the repair: nothing lost"),
+                    Some(i) if i.is_dir() => format!("directory {who}: entries in it lost"),
+                    Some(i) if i.file_type() == S_IFLNK => format!("symlink {who}: its target is lost"),
+                    _ if unwritten => format!(
+                        "preallocated blocks of {who}, bytes {a}..{z}: nothing lost (unwritten, they read as zeroes)"
+                    ),
+                    Some(i) if a >= i.size => format!(
+                        "file data of {who}, bytes {a}..{z}: past the end of the file, nothing lost"
+                    ),
+                    Some(_) => format!(
+                        "file data of {who}, bytes {a}..{z}: lost; rewrite the range to clear it"
+                    ),
+                }
+            }
+            Held::ExtentBlock { ino } => format!(
+                "extent block of {}: the extents in it and after it in the chain are lost, with the data they map",
+                self.who(ino)
+            ),
+            Held::Free => "free: nothing lost".into(),
+            Held::Leaked => "marked in use but owned by nothing: nothing lost".into(),
+            Held::Unknown => {
+                "marked in use, owner unknown (inodes or extent maps are unreadable): what it held may be lost".into()
+            }
+            Held::Beyond => "past the end of the filesystem: nothing lost".into(),
+        }
+    }
+
+    /// One problem per range of bad blocks holding one thing: what it
+    /// holds and what is lost.
+    fn report_bad_blocks(&mut self) -> io::Result<()> {
+        let end = self.fs.geo.blocks;
+        let mut found: Vec<BadRange> = Vec::new();
+        for r in self.fs.img.bad_blocks() {
+            for b in r.start.min(end)..r.end.min(end) {
+                let (held, span) = self.held_at(b)?;
+                let read_failed = self.fs.img.read_failed(b);
+                match found.last_mut() {
+                    Some(last)
+                        if last.held == held
+                            && last.blocks.end == b
+                            && last.span.end == span.start =>
+                    {
+                        last.blocks.end = b + 1;
+                        last.span.end = span.end;
+                        last.read_failed |= read_failed;
+                    }
+                    _ => found.push(BadRange {
+                        blocks: b..b + 1,
+                        held,
+                        span,
+                        read_failed,
+                    }),
+                }
+            }
+            if r.end > end {
+                let beyond = r.start.max(end)..r.end;
+                found.push(BadRange {
+                    blocks: beyond.clone(),
+                    held: Held::Beyond,
+                    span: beyond,
+                    read_failed: false,
+                });
+            }
+        }
+        let rewrite = if self.repair {
+            self.fs.img.dirty_bad()
+        } else {
+            Vec::new()
+        };
+        for r in found.iter().take(MAX_BAD_RANGES) {
+            let how = if r.read_failed { " (read failed)" } else { "" };
+            let mut msg = format!("bad {}{how}: {}", blocks(&r.blocks), self.describe(r));
+            if rewrite.iter().any(|b| r.blocks.contains(b)) {
+                msg.push_str("; the repair has to rewrite it");
+            }
+            if r.held.harmless() {
+                self.report.notes.push(msg);
+            } else {
+                self.problem(msg);
+            }
+        }
+        if let Some(rest) = found.get(MAX_BAD_RANGES..).filter(|r| !r.is_empty()) {
+            let msg = format!("{} more ranges of bad blocks", rest.len());
+            if rest.iter().all(|r| r.held.harmless()) {
+                self.report.notes.push(msg);
+            } else {
+                self.problem(msg);
+            }
+        }
+        Ok(())
+    }
+
+    /// A repair that has to write a bad block is not made at all (its
+    /// parts must land together, and writing may clear the error without
+    /// restoring what was there): nothing is fixed, nothing changed.
+    fn refuse_bad_writes(&mut self) {
+        let bad = self.fs.img.dirty_bad();
+        if !self.repair || bad.is_empty() {
+            return;
+        }
+        for p in &mut self.report.problems {
+            p.fixed = false;
+        }
+        let changes = std::mem::take(&mut self.report.changes);
+        let undone = changes.into_iter().map(|c| format!("not done: {c}"));
+        self.report.notes.extend(undone);
+        let geo = self.fs.geo;
+        let mut list: Vec<String> = bad
+            .iter()
+            .take(MAX_RANGES)
+            .map(|&b| format!("{b} ({})", geo.area(b)))
+            .collect();
+        if bad.len() > MAX_RANGES {
+            list.push(format!("and {} more", bad.len() - MAX_RANGES));
+        }
+        self.problem(format!(
+            "nothing repaired: the repair has to write bad block(s) {}; clear them first \
+             (ndctl clear-errors, or write over them), then run fsck again",
+            list.join(", ")
+        ));
     }
 }
 

@@ -3,12 +3,16 @@
 //! and typed access to the version 2 metadata ([`Fs`]).  mkfs writes through
 //! it, fsck reads, checks and repairs through it, and the tests build
 //! filesystems with it.  Nothing reaches the device before [`Image::flush`].
+//!
+//! Bad blocks (media errors): the blocks of the device's badblocks list
+//! ([`Image::mark_bad`]) are never read or written, and a block whose read
+//! fails with `EIO` is remembered as unreadable; both read as zeroes.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io;
 use std::ops::Range;
 
-use crate::dev::Device;
+use crate::dev::{is_media_error, Device};
 use crate::*;
 
 const BS: u64 = BLOCK_SIZE as u64;
@@ -23,6 +27,10 @@ pub struct Image {
     dev: Device,
     cache: HashMap<u64, Box<Block>>,
     dirty: BTreeSet<u64>,
+    /// Bad blocks as the device lists them: first block -> end (disjoint).
+    bad: BTreeMap<u64, u64>,
+    /// Blocks whose read failed with a media error.
+    unreadable: BTreeSet<u64>,
 }
 
 fn out_of_range(what: &str, n: u64) -> io::Error {
@@ -38,6 +46,19 @@ fn byte_offset(block: u64) -> io::Result<u64> {
         .ok_or_else(|| out_of_range("block", block))
 }
 
+/// `ranges` sorted, with those that overlap or touch merged.
+fn merged(mut ranges: Vec<Range<u64>>) -> Vec<Range<u64>> {
+    ranges.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<u64>> = Vec::new();
+    for r in ranges.into_iter().filter(|r| r.start < r.end) {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
 impl Image {
     /// An empty cache over `dev`.
     pub fn new(dev: Device) -> Self {
@@ -45,6 +66,78 @@ impl Image {
             dev,
             cache: HashMap::new(),
             dirty: BTreeSet::new(),
+            bad: BTreeMap::new(),
+            unreadable: BTreeSet::new(),
+        }
+    }
+
+    /// Adds the blocks holding any byte of the ranges `bytes` (as
+    /// [`Device::bad_ranges`] gives them) to the bad blocks: they are not
+    /// read from now on but read as zeroes, and never written.
+    pub fn mark_bad(&mut self, bytes: &[Range<u64>]) {
+        let blocks = bytes.iter().map(|r| r.start / BS..r.end.div_ceil(BS));
+        let old = self.bad.iter().map(|(&start, &end)| start..end);
+        self.bad = merged(old.chain(blocks).collect())
+            .into_iter()
+            .map(|r| (r.start, r.end))
+            .collect();
+        let cached = std::mem::take(&mut self.cache);
+        self.cache = cached
+            .into_iter()
+            .filter(|(n, _)| !self.is_bad(*n))
+            .collect();
+    }
+
+    /// Whether block `n` is bad: listed, or its read failed.
+    pub fn is_bad(&self, n: u64) -> bool {
+        self.listed(n) || self.unreadable.contains(&n)
+    }
+
+    fn listed(&self, n: u64) -> bool {
+        self.bad
+            .range(..=n)
+            .next_back()
+            .is_some_and(|(_, &end)| end > n)
+    }
+
+    /// Whether block `n` is bad because its read failed (it is not listed).
+    pub fn read_failed(&self, n: u64) -> bool {
+        self.unreadable.contains(&n) && !self.listed(n)
+    }
+
+    /// The bad blocks, listed or unreadable, as sorted disjoint ranges.
+    pub fn bad_blocks(&self) -> Vec<Range<u64>> {
+        let listed = self.bad.iter().map(|(&start, &end)| start..end);
+        merged(
+            listed
+                .chain(self.unreadable.iter().map(|&n| n..n + 1))
+                .collect(),
+        )
+    }
+
+    /// The changed blocks that are bad ([`Image::flush`] refuses them).
+    pub fn dirty_bad(&self) -> Vec<u64> {
+        self.dirty
+            .iter()
+            .copied()
+            .filter(|&n| self.is_bad(n))
+            .collect()
+    }
+
+    /// Reads block `n` into `b` (zeroes): left zero if it is bad or its
+    /// read fails with a media error (it is then unreadable).
+    fn read_block(&mut self, n: u64, b: &mut Block) -> io::Result<()> {
+        if self.is_bad(n) {
+            return Ok(());
+        }
+        // Past the end of the device reads as zeroes.
+        match self.dev.read_at(byte_offset(n)?, &mut b[..]) {
+            Err(e) if is_media_error(&e) => {
+                b.fill(0);
+                self.unreadable.insert(n);
+                Ok(())
+            }
+            r => r.map(drop),
         }
     }
 
@@ -58,7 +151,8 @@ impl Image {
         self.dev
     }
 
-    /// Reads the blocks of `range` not cached yet, in large reads.
+    /// Reads the blocks of `range` not cached yet, in large reads (block
+    /// by block where a block is bad or a read fails with a media error).
     pub fn load(&mut self, range: Range<u64>) -> io::Result<()> {
         const CHUNK: u64 = 256;
         let mut buf = vec![0u8; (CHUNK * BS) as usize];
@@ -67,11 +161,24 @@ impl Image {
             let n = CHUNK.min(range.end - start);
             let bytes = &mut buf[..(n * BS) as usize];
             bytes.fill(0);
-            self.dev.read_at(byte_offset(start)?, bytes)?;
+            let whole = if (start..start + n).any(|b| self.is_bad(b)) {
+                false
+            } else {
+                match self.dev.read_at(byte_offset(start)?, bytes) {
+                    Ok(_) => true,
+                    Err(e) if is_media_error(&e) => false,
+                    Err(e) => return Err(e),
+                }
+            };
             for (i, chunk) in bytes.chunks_exact(BS as usize).enumerate() {
-                self.cache
-                    .entry(start + i as u64)
-                    .or_insert_with(|| Box::new(chunk.try_into().expect("one block")));
+                let b = start + i as u64;
+                if whole {
+                    self.cache
+                        .entry(b)
+                        .or_insert_with(|| Box::new(chunk.try_into().expect("one block")));
+                } else {
+                    self.entry(b)?;
+                }
             }
             start += n;
         }
@@ -81,8 +188,7 @@ impl Image {
     fn entry(&mut self, n: u64) -> io::Result<&mut Block> {
         if !self.cache.contains_key(&n) {
             let mut b = Box::new([0u8; BLOCK_SIZE as usize]);
-            // Past the end of the device reads as zeroes.
-            self.dev.read_at(byte_offset(n)?, &mut b[..])?;
+            self.read_block(n, &mut b)?;
             self.cache.insert(n, b);
         }
         Ok(self.cache.get_mut(&n).expect("just inserted"))
@@ -129,6 +235,17 @@ impl Image {
         Ok(())
     }
 
+    /// Reads the `SB_SIZE` bytes at `offset` (as the blocks hold them) and
+    /// decodes and validates them against the device size, as
+    /// [`Device::read_sb`] does.
+    pub fn read_sb(&mut self, offset: u64) -> io::Result<Result<SuperBlock, SbError>> {
+        let mut buf = [0u8; SB_SIZE];
+        self.read(offset, &mut buf)?;
+        let size = self.dev.size();
+        let n = size.saturating_sub(offset).min(SB_SIZE as u64) as usize;
+        Ok(SuperBlock::parse(&buf[..n], size))
+    }
+
     /// Whether anything changed since the last flush.
     pub fn is_dirty(&self) -> bool {
         !self.dirty.is_empty()
@@ -144,7 +261,14 @@ impl Image {
     }
 
     /// Writes the changed blocks in block order and syncs the device.
+    /// Writes nothing if a changed block is bad (see [`Image::dirty_bad`]).
     pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(n) = self.dirty_bad().first() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("block {n} is bad: not writing it"),
+            ));
+        }
         for n in std::mem::take(&mut self.dirty) {
             if let Some(block) = self.cache.get(&n) {
                 self.dev.write_at(byte_offset(n)?, &block[..])?;
@@ -166,6 +290,9 @@ pub struct ExtentMap {
     /// Each part that could not be read (the map is then incomplete: the
     /// blocks those parts map are unknown).
     pub damage: Vec<String>,
+    /// The block of the data area where the chain stopped because it does
+    /// not decode as an extent block (a bad block reads as zeroes).
+    pub undecoded: Option<u64>,
 }
 
 /// The extent blocks a map of `n` extents needs.
@@ -358,6 +485,7 @@ impl Fs {
                 }
                 Err(e) => {
                     m.damage.push(format!("{at}: {}", e.describe()));
+                    m.undecoded = Some(next);
                     break;
                 }
             };

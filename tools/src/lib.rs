@@ -31,6 +31,8 @@ pub mod check;
 #[cfg(feature = "std")]
 pub mod cli;
 #[cfg(feature = "std")]
+pub mod crash;
+#[cfg(feature = "std")]
 pub mod db;
 #[cfg(feature = "std")]
 pub mod dev;

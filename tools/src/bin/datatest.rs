@@ -81,6 +81,22 @@ enum Cmd {
     /// Pin FILE's first page via vmsplice for SECONDS, then check the page
     /// still held the data it had ("pinned" and "released <ok|changed>").
     Pin { file: PathBuf, seconds: u64 },
+    /// Read the byte at OFF of a shared mapping of FILE in a child
+    /// process; print "ok" or "SIGBUS <si_code>" (4 = BUS_MCEERR_AR, a
+    /// media error; 2 = BUS_ADRERR).
+    MmapRead { file: PathBuf, off: u64 },
+    /// madvise(MADV_HWPOISON) the page at OFF of a shared mapping of FILE
+    /// (a simulated memory failure of that pmem page) in a child process;
+    /// print what the child got ("ok" or "SIGBUS <si_code>").
+    Hwpoison { file: PathBuf, off: u64 },
+    /// Print the page frame number of FILE's byte OFF (read through a
+    /// shared mapping; /proc/self/pagemap, root only).
+    Pfn { file: PathBuf, off: u64 },
+    /// Map FILE shared, read every page, print "mapped", then read them
+    /// again every 100 ms for SECONDS: "survived" (exit 0), or on SIGBUS
+    /// exit with status 10 + si_code (5 = BUS_MCEERR_AO: the kernel
+    /// unmapped a failed page this process maps).
+    Hold { file: PathBuf, seconds: u64 },
     /// Fill DIR with a pattern until ENOSPC, delete it, allocate through
     /// write, fallocate, mmap faults, truncate up and insert range, and
     /// check that no byte of the pattern is ever seen.
@@ -682,6 +698,125 @@ fn pin(file: &Path, seconds: u64) -> Res<String> {
     Ok(format!("released {}", if out == before { "ok" } else { "changed" }))
 }
 
+/// SIGBUS handler of the media-error commands: exits with 10 + si_code.
+extern "C" fn on_sigbus(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler;
+    // _exit is async-signal-safe.
+    unsafe { libc::_exit(10 + (*info).si_code) }
+}
+
+fn catch_sigbus() -> Res {
+    // SAFETY: a zeroed sigaction with our handler and SA_SIGINFO.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigbus as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO;
+        if libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut()) != 0 {
+            return Err(sys_err("sigaction"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f` in a child process and describes how it ended: "ok", "SIGBUS
+/// <si_code>", or its error.
+fn in_child(f: impl FnOnce() -> Res) -> Res<String> {
+    io::stdout().flush().ok();
+    // SAFETY: fork(2) in a single-threaded process.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(sys_err("fork"));
+    }
+    if pid == 0 {
+        let code = match catch_sigbus().and_then(|()| f()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("{e}");
+                1
+            }
+        };
+        // SAFETY: leave the child without running the parent's exit path.
+        unsafe { libc::_exit(code) }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our child.
+    if unsafe { libc::waitpid(pid, &mut status, 0) } != pid {
+        return Err(sys_err("waitpid"));
+    }
+    match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
+        (true, 0) => Ok("ok".into()),
+        (true, c) if c >= 10 => Ok(format!("SIGBUS {}", c - 10)),
+        (true, c) => Err(format!("child failed ({c})")),
+        _ => Ok(format!("killed by signal {}", libc::WTERMSIG(status))),
+    }
+}
+
+/// Maps FILE, reads the byte at `off` (and poisons its page first with
+/// `poison`).
+fn mmap_touch(file: &Path, off: u64, poison: bool) -> Res {
+    let f = OpenOptions::new().read(true).write(true).open(file).map_err(|e| format!("open: {e}"))?;
+    let len = f.metadata().map_err(|e| format!("stat: {e}"))?.len();
+    if off >= len {
+        return Err(format!("offset {off} past the end ({len})"));
+    }
+    let mut m = Map::new(&f, len, 0)?;
+    let page = off / BS * BS;
+    let v = std::hint::black_box(m.bytes()[off as usize]);
+    if poison {
+        // SAFETY: our mapping; MADV_HWPOISON (100) needs CAP_SYS_ADMIN.
+        if unsafe { libc::madvise(m.ptr.add(page as usize).cast(), BS as usize, libc::MADV_HWPOISON) } != 0 {
+            return Err(sys_err("madvise(MADV_HWPOISON)"));
+        }
+        std::hint::black_box(m.bytes()[off as usize]);
+    }
+    let _ = v;
+    Ok(())
+}
+
+/// See `Cmd::Pfn`.
+fn pfn(file: &Path, off: u64) -> Res<String> {
+    let f = OpenOptions::new().read(true).write(true).open(file).map_err(|e| format!("open: {e}"))?;
+    let len = f.metadata().map_err(|e| format!("stat: {e}"))?.len();
+    if off >= len {
+        return Err(format!("offset {off} past the end ({len})"));
+    }
+    let mut m = Map::new(&f, len, 0)?;
+    std::hint::black_box(m.bytes()[off as usize]);
+    let vpage = (m.ptr as u64 + off) / BS;
+    let pm = File::open("/proc/self/pagemap").map_err(|e| format!("open pagemap: {e}"))?;
+    let mut e = [0u8; 8];
+    pm.read_exact_at(&mut e, vpage * 8).map_err(|e| format!("read pagemap: {e}"))?;
+    let e = u64::from_le_bytes(e);
+    if e >> 63 == 0 || e & ((1 << 55) - 1) == 0 {
+        return Err(format!("page not present or no pfn (pagemap entry {e:#x}; root only)"));
+    }
+    Ok(format!("{}", e & ((1 << 55) - 1)))
+}
+
+/// See `Cmd::Hold`.
+fn hold(file: &Path, seconds: u64) -> Res<String> {
+    let f = OpenOptions::new().read(true).write(true).open(file).map_err(|e| format!("open: {e}"))?;
+    let len = f.metadata().map_err(|e| format!("stat: {e}"))?.len();
+    let mut m = Map::new(&f, len, 0)?;
+    catch_sigbus()?;
+    let touch = |m: &mut Map| {
+        let mut x = 0u8;
+        for i in (0..len as usize).step_by(BS as usize) {
+            x ^= std::hint::black_box(m.bytes()[i]);
+        }
+        x
+    };
+    touch(&mut m);
+    println!("mapped");
+    io::stdout().flush().ok();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(seconds) {
+        touch(&mut m);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok("survived".into())
+}
+
 fn no_pattern(what: &str, data: &[u8], allowed_nonzero: Option<u8>) -> Res {
     if let Some(i) = data.iter().position(|b| *b == PATTERN || (*b != 0 && Some(*b) != allowed_nonzero)) {
         return Err(format!("{what}: byte {:#04x} at {i}: stale data exposed", data[i]));
@@ -1054,6 +1189,10 @@ fn main() -> ExitCode {
         Cmd::Stress { dir, procs, ops, seed, max_size } => stress(&dir, procs, ops, seed, max_size),
         Cmd::Touch { file, write } => touch(&file, write),
         Cmd::Pin { file, seconds } => pin(&file, seconds),
+        Cmd::MmapRead { file, off } => in_child(|| mmap_touch(&file, off, false)),
+        Cmd::Hwpoison { file, off } => in_child(|| mmap_touch(&file, off, true)),
+        Cmd::Hold { file, seconds } => hold(&file, seconds),
+        Cmd::Pfn { file, off } => pfn(&file, off),
         Cmd::Stale { dir } => stale(&dir),
         Cmd::MapsyncWrite { file, size, seed } => mapsync_write(&file, size, seed),
         Cmd::MapsyncCheck { file, size, seed } => mapsync_check(&file, size, seed),

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 //! fsck.daxfs: check and repair a daxfs filesystem. Exit codes follow fsck(8).
+//!
+//! Bad blocks (the device's badblocks list in sysfs, a list given with
+//! `-l`, blocks whose read fails with EIO) are problems: each range is
+//! reported with what it holds and what is lost (docs/media-errors.md).
 
 use std::io;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Parser};
 use daxfs::check::{check, Problem, Report};
 use daxfs::cli::{parse_args, Summary};
-use daxfs::dev::Device;
+use daxfs::dev::{read_bad_list, Device};
 use daxfs::image::Image;
 
 const CLEAN: u8 = 0;
@@ -37,6 +42,11 @@ struct Args {
     /// Describe the filesystem.
     #[arg(short = 'v')]
     verbose: bool,
+    /// Bad sectors of the device, besides its badblocks list in sysfs:
+    /// lines "SECTOR COUNT" (512-byte sectors from the start of the device
+    /// or image), as in /sys/block/*/badblocks.
+    #[arg(short = 'l', long = "badblocks", value_name = "FILE")]
+    badblocks: Option<PathBuf>,
     /// Progress file descriptor passed by fsck(8); ignored.
     #[arg(short = 'C', hide = true)]
     progress_fd: Option<i32>,
@@ -51,11 +61,22 @@ fn print(report: &Report, seen: &[Problem]) {
     }
 }
 
+/// `dev` with its bad blocks `bad` (byte ranges).
+fn image(dev: Device, bad: &[Range<u64>]) -> Image {
+    let mut img = Image::new(dev);
+    img.mark_bad(bad);
+    img
+}
+
 fn run(args: &Args) -> io::Result<u8> {
     let repair = args.yes || args.preen;
     let path = args.device.display();
     let dev = Device::open(&args.device, repair)?;
-    let (report, mut img) = check(Image::new(dev), repair)?;
+    let mut bad = dev.bad_ranges()?;
+    if let Some(list) = &args.badblocks {
+        bad.extend(read_bad_list(list, dev.size())?);
+    }
+    let (report, mut img) = check(image(dev, &bad), repair)?;
     print(&report, &[]);
     for change in &report.changes {
         println!("fsck.daxfs: {change}");
@@ -79,7 +100,7 @@ fn run(args: &Args) -> io::Result<u8> {
             } else {
                 img.flush()?;
                 // Check again what is now on the device.
-                let (after, _) = check(Image::new(img.into_device()), false)?;
+                let (after, _) = check(image(img.into_device(), &bad), false)?;
                 let fixed: Vec<Problem> = report
                     .problems
                     .iter()

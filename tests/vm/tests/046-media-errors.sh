@@ -1,0 +1,251 @@
+# Media errors, memory failure and device removal (issue 13;
+# docs/media-errors.md), on /dev/pmem1.  Bad blocks are injected through
+# /sys/block/pmem1/badblocks (the pmem driver then refuses to map or read
+# them; QEMU's NVDIMMs cannot clear poison, so a write over one fails),
+# memory failures with MADV_HWPOISON and the hwpoison debugfs (they reach
+# daxfs as the DAX device's holder), removal by unbinding the namespace.
+# Rebinding it clears the badblocks list (QEMU reports none on a probe).
+D=$DEV2
+P=$(basename "$D")
+BB=/sys/block/$P/badblocks
+DT=daxfs-datatest
+mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+load_module
+
+bad() { echo "$1 ${2:-8}" >"$BB"; }  # SECTOR [COUNT] (512-byte units)
+ns() { basename "$(readlink -f "/sys/block/$P/device")"; }
+wait_dev() { local i; for i in $(seq 100); do [ -b "$D" ] && return 0; sleep 0.1; done; die "$D did not come back"; }
+rebind() {
+  local p; p=$(ns)
+  echo "$p" >/sys/bus/nd/drivers/nd_pmem/unbind
+  echo "$p" >/sys/bus/nd/drivers/nd_pmem/bind
+  wait_dev
+  assert_eq "$(cat "$BB")" "" "badblocks after a rebind"
+}
+# Whatever happens, pmem1 is left bound and unmounted for the next tests.
+trap 'umount "$MNT" 2>/dev/null || true; [ -b "$D" ] || echo "$NS" >/sys/bus/nd/drivers/nd_pmem/bind 2>/dev/null || true' EXIT
+NS=$(ns)
+# First sector (of the block device) of FILE's first extent; its extent count.
+first_sector() { xfs_io -c "fiemap -v" "$1" | awk 'NR==3 {split($3, a, "."); print a[1]}'; }
+# The sector of FILE's byte OFFSET (FIEMAP; 512-byte units).
+sector_of() {
+  xfs_io -c "fiemap -v" "$1" | awk -v o=$(($2 / 512)) 'NR > 2 && $3 != "hole" {
+    split($2, f, "[^0-9]+"); split($3, p, ".")
+    if (o >= f[2] && o <= f[3]) {print p[1] + o - f[2]; exit}}'
+}
+geo() { daxfs-db "$D" sb | awk -v k="$1:" '$1 == k {print $2; exit}'; }
+mnt() { mount -t daxfs -o dax "$D" "$MNT"; }
+eio() { # CMD...: must fail with "Input/output error"
+  expect_fail "$@"
+  echo "$FAIL_OUT" | grep -q 'Input/output error' || die "$*: expected EIO, got: $FAIL_OUT"
+}
+# A small filesystem (256 MiB) so that filling it is quick.
+small_fs() { mkfs.daxfs -q "$D" 65536; }
+
+# 1. Bad blocks in the data area at mount: the mount works (it mapped the
+# whole device in one call before, which the driver refused) and the free
+# blocks on the list are never allocated.
+small_fs
+bad $((65536 * 8 - 64)) 64                   # the fs's last 8 blocks
+dmesg_mark
+mnt || die "mount with bad blocks in the data area failed"
+dmesg_since "8 free blocks are on the device's badblocks list"
+# Fill it: ENOSPC must come with exactly the 8 bad blocks free (statfs
+# counts them: they are free on pmem), none of them in a file.
+avail=$(stat -f -c %a "$MNT")
+fallocate -l $(( (avail - 8 - 256) * 4096 )) "$MNT/fill" || die "fallocate of the good free blocks"
+i=0
+while fallocate -l 4096 "$MNT/more$i" 2>/dev/null; do
+  i=$((i + 1)); [ $i -lt 1000 ] || die "no ENOSPC after 1000 more blocks"
+done
+assert_eq "$(stat -f -c %a "$MNT")" 8 "free blocks at ENOSPC: the bad ones"
+xfs_io -c "fiemap -v" "$MNT/fill" | awk -v lo=$((65536 * 8 - 64)) 'NR>2 {split($3, a, "."); if (a[3] + 0 >= lo) bad=1} END {exit bad}' ||
+  die "a bad block was allocated"
+umount "$MNT"
+out=$(fsck.daxfs -n "$D" 2>&1) || die "fsck.daxfs -n with 8 bad free blocks: exit $?: $out"
+echo "$out" | grep -q "bad blocks 65528-65535: free" || die "fsck does not report the bad free blocks: $out"
+mnt
+rm -f "$MNT"/*
+note "mount with 8 bad data blocks: mounted, they are never allocated"
+
+# 2. Poisoned file data: EIO for reads of the bad page only, SIGBUS for a
+# fault on it, the rest reads and maps; a write over it fails (QEMU cannot
+# clear poison) and changes nothing; fsync reports nothing false.
+xfs_io -f -c "pwrite -S 0xab 0 4m" -c fsync "$MNT/f" >/dev/null
+s=$(sector_of "$MNT/f" 1048576)
+bad "$s" 8                                   # file bytes 1 MiB .. 1 MiB + 4 KiB
+eio xfs_io -c "pread 1m 4k" "$MNT/f"
+eio dd if="$MNT/f" of=/dev/null bs=1M status=none
+assert_eq "$(xfs_io -c 'pread -v 0 4k' "$MNT/f" | awk 'NR==1 {print $2}')" ab "data before the bad page"
+assert_eq "$(xfs_io -c 'pread -v 1052672 4k' "$MNT/f" | awk 'NR==1 {print $2}')" ab "data after the bad page"
+assert_eq "$($DT mmap-read "$MNT/f" 1048576)" "SIGBUS 4" "mmap fault on the bad page (BUS_MCEERR_AR)"
+assert_eq "$($DT mmap-read "$MNT/f" 3145728)" ok "mmap fault elsewhere"
+expect_fail xfs_io -c "pwrite -S 0xcd 1m 4k" "$MNT/f"
+grep -q "^$s 8" "$BB" || die "the bad page left the list: $(cat "$BB")"
+xfs_io -c fsync "$MNT/f" || die "fsync after a failed write reports an error"
+# Preallocated (unwritten) blocks read as zeroes without touching pmem; a
+# write into a bad one fails (its zeroing fails) and changes nothing.
+fallocate -l 1m "$MNT/u"
+bad "$(sector_of "$MNT/u" 4096)" 8
+assert_eq "$(xfs_io -c 'pread -v 4096 4k' "$MNT/u" | awk 'NR==1 {print $2}')" 00 "an unwritten bad block reads zeroes"
+eio xfs_io -c "pwrite 4096 512" "$MNT/u"
+assert_eq "$(xfs_io -c 'pread -v 4096 4k' "$MNT/u" | awk 'NR==1 {print $2}')" 00 "after the failed write"
+fino=$(stat -c %i "$MNT/f") uino=$(stat -c %i "$MNT/u")
+umount "$MNT"
+# fsck reads the badblocks list and says what each bad block held.
+rc=0; out=$(fsck.daxfs -n "$D" 2>&1) || rc=$?
+assert_eq "$rc" 4 "fsck.daxfs -n exit status with a bad block of file data"
+echo "$out" | grep -q "bad block $((s / 8)): file data of inode $fino (/f), bytes 1048576..1052672: lost" || die "fsck report: $out"
+echo "$out" | grep -q "preallocated blocks of inode $uino (/u), bytes 4096..8192: nothing lost" || die "fsck report: $out"
+rebind
+fsck_clean "$D"
+note "poisoned data: EIO and SIGBUS on the bad page only, failed write changed nothing, fsck clean"
+
+# 3. A bad free block met while allocating: zeroing it fails, it is kept
+# out of allocation from then on and the write takes other blocks.  The
+# filesystem is filled but for 1 MiB, whose first half goes bad.
+small_fs; mnt
+avail=$(stat -f -c %a "$MNT")
+fallocate -l $(( (avail - 512) * 4096 )) "$MNT/fill"
+fallocate -l 1m "$MNT/hole"
+i=0
+while fallocate -l 4096 "$MNT/more$i" 2>/dev/null; do i=$((i + 1)); [ $i -lt 1000 ] || die "no ENOSPC"; done
+s=$(first_sector "$MNT/hole")
+[ "$(xfs_io -c "fiemap -v" "$MNT/hole" | awk 'NR==3 {print $4}')" -ge 1024 ] || die "hole's first extent is short: $(xfs_io -c 'fiemap -v' "$MNT/hole")"
+rm "$MNT/hole"                                 # its 256 blocks are all that is free
+bad "$s" 1024                                  # 128 of the 256 free blocks
+truncate -s 1m "$MNT/b"                        # inside EOF: fresh blocks are zeroed
+dmesg_mark
+xfs_io -c "pwrite -S 0x77 0 256k" "$MNT/b" >/dev/null || die "write with good blocks left: $(dmesg | tail -15)"
+expect_fail xfs_io -c "pwrite -S 0x77 512k 512k" "$MNT/b"
+echo "$FAIL_OUT" | grep -q 'No space' || die "write when only bad blocks are left: $FAIL_OUT"
+dmesg_since "could not be zeroed \(badblocks list\): [0-9]+ bad free blocks are not allocated from now on"
+xfs_io -c "fiemap -v" "$MNT/b" | awk -v lo="$s" -v hi=$((s + 1024)) 'NR>2 && $3 != "hole" {split($3, a, "."); if (a[1] + 0 < hi && a[3] + 0 >= lo) bad=1} END {exit bad}' ||
+  die "a bad block was allocated"
+assert_eq "$(xfs_io -c 'pread -v 0 4k' "$MNT/b" | awk 'NR==1 {print $2}')" 77 "data written around bad blocks"
+umount "$MNT"
+rebind
+fsck_clean "$D"
+note "bad free blocks met while allocating: skipped, ENOSPC when only they are left, fsck clean"
+
+# 4. Poisoned metadata: the operation that reads it fails with EIO, the
+# filesystem shuts down with a message naming the area, unmount works, and
+# after the bad block is gone fsck is clean.
+itab=$(mkfs.daxfs -q "$D" >/dev/null; geo itable_start)
+jstart=$(geo journal_start)
+mnt
+mkdir "$MNT/d"; echo x >"$MNT/victim"; echo y >"$MNT/other"
+for i in $(seq 100); do : >"$MNT/d/file-with-a-long-name-$i"; done
+ino=$(stat -c %i "$MNT/victim")
+dino=$(stat -c %i "$MNT/d")
+dblk=$(daxfs-db --json "$D" extents "$dino" | grep -o '"pblk":[0-9]*' | head -1 | cut -d: -f2)
+umount "$MNT"; mnt                              # nothing cached
+bad $(( (itab * 4096 + (ino - 1) * 256) / 512 )) 1
+dmesg_mark
+eio stat "$MNT/victim"
+dmesg_since "bad block \(poison\) while reading metadata at byte $(( itab * 4096 + (ino - 1) * 256 ))"
+eio touch "$MNT/new"
+dmesg_since "metadata I/O error at byte [0-9]+ \(inode table\): shut down"
+umount "$MNT" || die "umount after a metadata media error"
+rebind
+fsck_clean "$D"
+# A directory block.
+if [ -n "$dblk" ]; then
+  mnt
+  bad $((dblk * 8)) 8
+  dmesg_mark
+  eio ls "$MNT/d"
+  eio touch "$MNT/new"
+  dmesg_since "metadata I/O error at byte $((dblk * 4096)) \(data\): shut down"
+  umount "$MNT"; rebind; fsck_clean "$D"
+else
+  die "no block found for directory inode $dino: $(daxfs-db "$D" extents "$dino")"
+fi
+# The journal, on a live mount: the next change fails and shuts down.
+mnt
+bad $((jstart * 8)) 8
+dmesg_mark
+eio touch "$MNT/new"
+dmesg_since "bad block \(poison\) while writing metadata at byte $((jstart * 4096))"
+eio mkdir "$MNT/new"
+dmesg_since "\(journal\): shut down"
+umount "$MNT"; rebind; fsck_clean "$D"
+# The super block: the mount fails cleanly.
+bad 0 8
+dmesg_mark
+expect_fail mnt
+echo "$FAIL_OUT" | grep -q "can't read superblock" || die "mount over a bad super block: $FAIL_OUT"  # mount(8)'s words for EIO
+dmesg_since "bad block \(poison\) while reading metadata at byte 0"
+rebind
+mnt; assert_eq "$(cat "$MNT/other")" y "data after the bad blocks are gone"; umount "$MNT"
+note "poisoned inode table, directory block, journal, super block: EIO, shut down, fsck clean"
+
+# 5. A memory failure in file data (MADV_HWPOISON: memory_failure() on
+# the page, reported to daxfs as the DAX holder): the owner is found, the
+# processes mapping the page get SIGBUS (the caller BUS_MCEERR_AR, an
+# early-kill process BUS_MCEERR_AO), the loss is logged with inode and
+# offset, and the filesystem carries on.
+echo 1 >/proc/sys/vm/memory_failure_early_kill
+small_fs; mnt
+xfs_io -f -c "pwrite -S 0xab 0 4m" -c fsync "$MNT/f" >/dev/null
+ino=$(stat -c %i "$MNT/f")
+$DT hold "$MNT/f" 120 >/tmp/hold.out &
+hp=$!
+for i in $(seq 100); do grep -q mapped /tmp/hold.out && break; sleep 0.2; done
+dmesg_mark
+assert_eq "$($DT hwpoison "$MNT/f" 1048576)" "SIGBUS 4" "the poisoning process"
+rc=0; wait $hp || rc=$?
+assert_eq "$rc" 15 "the other process mapping the page (10 + BUS_MCEERR_AO)"
+dmesg_since "inode $ino lost data at offset 1048576 \(\+4096\)"
+echo more >"$MNT/after" || die "not writable after a data memory failure"
+echo 0 >/proc/sys/vm/memory_failure_early_kill
+# Through the hwpoison debugfs (any pfn, mapped or not): a free block, and
+# an inode table block (metadata: shut down).
+# The pfn of block 0: that of a mapped page of f less its block number.
+base=$(( $($DT pfn "$MNT/f" 0) - $(sector_of "$MNT/f" 0) / 8 ))
+pfn() { echo $(( base + $1 / 4096 )); }
+free=$(( $(geo data_start) + 100 ))
+while ! daxfs-db --json "$D" owner $free | grep -q '"status":"free"'; do free=$((free + 1000)); done
+dmesg_mark
+echo "$(pfn $(( free * 4096 )))" >/sys/kernel/debug/hwpoison/corrupt-pfn
+dmesg_since "free blocks $free\.\.$((free + 1)); not allocated from now on"
+itab=$(geo itable_start)
+dmesg_mark
+echo "$(pfn $(( itab * 4096 )))" >/sys/kernel/debug/hwpoison/corrupt-pfn 2>/dev/null || true
+dmesg_since "in the inode table: metadata lost; shutting down"
+eio touch "$MNT/new"
+umount "$MNT"
+rebind
+fsck_clean "$D"
+note "memory failures: data owner found and its mappers killed; free block kept out; metadata shuts down"
+
+# 6. The device removed under a mounted, busy filesystem (MF_MEM_PRE_REMOVE):
+# daxfs freezes, shuts down and unmaps; the mapping process gets SIGBUS, a
+# writer gets an error, the mount point answers EIO, unmount works, and
+# everything acknowledged before is on the device afterwards.  (ndctl
+# disable-namespace refuses a mounted namespace: unbind is the removal.)
+small_fs; mnt
+xfs_io -f -c "pwrite -S 0x5c 0 4m" -c fsync "$MNT/f" >/dev/null
+sum=$(md5sum <"$MNT/f")
+$DT hold "$MNT/f" 120 >/tmp/hold.out &
+hp=$!
+for i in $(seq 100); do grep -q mapped /tmp/hold.out && break; sleep 0.2; done
+dd if=/dev/zero of="$MNT/w" bs=64k count=100000 status=none 2>/tmp/dd.err &
+dp=$!
+sleep 1
+dmesg_mark
+echo "$NS" >/sys/bus/nd/drivers/nd_pmem/unbind
+dmesg_since "the pmem device is being removed: freezing and shutting down"
+rc=0; wait $hp || rc=$?
+[ "$rc" -ge 10 ] || die "the process mapping a file survived the removal (exit $rc)"
+rc=0; wait $dp || rc=$?
+[ "$rc" != 0 ] || die "a writer survived the removal"
+expect_fail ls "$MNT"
+umount "$MNT" || die "umount after the device was removed"
+echo "$NS" >/sys/bus/nd/drivers/nd_pmem/bind
+wait_dev
+fsck_clean "$D"
+mnt
+assert_eq "$(md5sum <"$MNT/f")" "$sum" "data acknowledged before the removal"
+umount "$MNT"
+note "removal under a busy mount: SIGBUS, EIO, unmount works, data kept, fsck clean"

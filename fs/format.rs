@@ -21,6 +21,7 @@
 //! | `bbitmap_start` ..    | block bitmap                               |
 //! | `itable_start` ..     | inode table ([`Inode`], 256 bytes each)     |
 //! | `data_start` ..       | data, directory and extent blocks          |
+#![forbid(unsafe_code)]
 
 // ---------------------------------------------------------------------------
 // Constants

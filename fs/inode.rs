@@ -248,6 +248,17 @@ fn read_extents(sb: &SuperBlock<DaxFs>, ino: u64, d: &format::Inode) -> Result<M
     Ok(map)
 }
 
+/// Reads inode `ino` and its extent map from pmem without loading it into
+/// the inode cache (the memory-failure owner scan, fs/media.rs).
+pub(crate) fn read_on_pmem(sb: &SuperBlock<DaxFs>, ino: u64) -> Result<(format::Inode, Map)> {
+    let off = sb.info().store.geo.inode_offset(ino).ok_or(EINVAL)?;
+    let mut buf = [0u8; format::INODE_SIZE];
+    sb.info().store.dev.read(off, &mut buf)?;
+    let d = format::Inode::decode(&buf).map_err(|e| corrupt(sb, ino, e.describe()))?;
+    let map = read_extents(sb, ino, &d)?;
+    Ok((d, map))
+}
+
 /// Loads inode `ino` (from the inode cache or pmem).
 pub(crate) fn iget(sb: &SuperBlock<DaxFs>, ino: u64) -> Result<ARef<DInode>> {
     let new = match sb.iget(ino)? {

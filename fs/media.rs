@@ -7,12 +7,13 @@
 //! daxfs keeps no reverse map on pmem.  The owner of a block is found by
 //! walking the extent maps of the inodes in the inode cache (the only ones
 //! a process can map) and then, for blocks still unaccounted for, every
-//! inode in use, loaded from pmem (a memory failure is rare; its cost is
-//! that of reading the inode table and the extent chains once).
+//! inode in use, read from pmem without entering the inode cache (a memory
+//! failure is rare; its cost is that of reading the inode table and the
+//! extent chains once).
 #![forbid(unsafe_code)]
 
 use crate::format::{self, Extent};
-use crate::inode::{self, DInode};
+use crate::inode::{self, DInode, Map};
 use crate::kfs::fs::{MemoryFailure, SuperBlock};
 use crate::kfs::mem;
 use crate::super_block::DaxFs;
@@ -62,14 +63,12 @@ pub(crate) fn notify_failure(sb: &SuperBlock<DaxFs>, f: MemoryFailure) -> Result
         store.shut_down();
         return Err(EUCLEAN);
     }
-    let mut w = Walk { first, end, used: 0, found: 0, owners: KVec::new(), metadata: false };
-    for b in first..end {
-        if store.block_in_use(b) {
-            w.used += 1;
-        }
-    }
+    // Remembered either way: free blocks are kept out of allocation now,
+    // blocks in use once their file frees them.  If that fails, the
+    // kernel's generic handler unmaps the page from whoever maps it.
+    let used = store.poisoned(first, end).map_err(|_| EOPNOTSUPP)?;
+    let mut w = Walk { first, end, used, found: 0, owners: KVec::new(), metadata: false };
     if w.used == 0 {
-        store.quarantine(first, end - first);
         pr_warn!(
             "{}: memory failure at byte {} (+{}): free blocks {}..{}; not allocated from now on\n",
             store.name(),
@@ -81,13 +80,26 @@ pub(crate) fn notify_failure(sb: &SuperBlock<DaxFs>, f: MemoryFailure) -> Result
         return Ok(());
     }
     // The cached inodes: every file a process can have mapped.
-    sb.for_each_cached_inode(|i| check(i, &mut w, f))?;
-    // The rest, from pmem: owners that are not in memory.
+    sb.for_each_cached_inode(|i| {
+        let hits = {
+            let st = i.data().state.lock();
+            scan(&st.map, i.ino(), &mut w, name_of(i))?
+        };
+        report(store.name(), i.ino(), kind(i.is_reg(), i.is_dir()), &hits, &mut w, Some((i, f.flags)))
+    })
+    // Out of memory: the generic handler still unmaps the page.
+    .map_err(|_| EOPNOTSUPP)?;
+    // The rest: owners nobody has open, read from pmem without loading
+    // them into the inode cache (no process can map them).
     let mut ino = 1;
     while w.found < w.used && ino <= geo.inodes {
         if !w.owners.contains(&ino) && store.inode_in_use(ino)? {
-            match inode::iget(sb, ino) {
-                Ok(i) => check(&i, &mut w, f)?,
+            match inode::read_on_pmem(sb, ino) {
+                Ok((d, map)) => {
+                    let hits = scan(&map, ino, &mut w, store.name())?;
+                    let t = d.file_type();
+                    report(store.name(), ino, kind(t == format::S_IFREG, t == format::S_IFDIR), &hits, &mut w, None)?;
+                }
                 Err(e) => pr_warn!("{}: memory failure scan: inode {} unreadable ({:?})\n", store.name(), ino, e),
             }
         }
@@ -114,54 +126,87 @@ pub(crate) fn notify_failure(sb: &SuperBlock<DaxFs>, f: MemoryFailure) -> Result
     Ok(())
 }
 
-/// Checks whether inode `i` owns blocks of the walk's range: file data is
-/// reported and unmapped from the processes mapping it (`SIGBUS`);
-/// directory, symlink and extent blocks are metadata.
-fn check(i: &DInode, w: &mut Walk, f: MemoryFailure) -> Result {
-    let name = i.super_block().info().store.name();
-    // File ranges hit (file block, count, unwritten), collected under the
-    // inode's state lock and handled after it.
-    let mut hits: KVec<(u64, u64, bool)> = KVec::new();
-    let mut leaf_hit = false;
-    {
-        let st = i.data().state.lock();
-        for leaf in st.map.leaves() {
-            if leaf.block != 0 && w.overlap(leaf.block, 1).is_some() {
-                pr_crit!("{}: memory failure: extent block {} of inode {} lost\n", name, leaf.block, i.ino());
-                w.metadata = true;
-                w.found += 1;
-                leaf_hit = true;
-            }
-        }
-        for e in st.map.iter() {
-            let e: &Extent = e;
-            if let Some((a, z)) = w.overlap(e.pblk, u64::from(e.len)) {
-                hits.push((u64::from(e.lblk) + (a - e.pblk), z - a, e.unwritten), GFP_KERNEL)?;
-                w.found += z - a;
+fn name_of(i: &DInode) -> &str {
+    i.super_block().info().store.name()
+}
+
+/// What an inode is, for what losing its blocks means.
+#[derive(Clone, Copy)]
+enum Kind {
+    File,
+    Dir,
+    Symlink,
+}
+
+fn kind(reg: bool, dir: bool) -> Kind {
+    if reg {
+        Kind::File
+    } else if dir {
+        Kind::Dir
+    } else {
+        Kind::Symlink
+    }
+}
+
+/// A file range hit: file block, count, unwritten.
+type Hits = KVec<(u64, u64, bool)>;
+
+/// The blocks of the walk's range that `map` (of inode `ino`) owns: extent
+/// blocks (metadata, reported here) and the file ranges hit.
+fn scan(map: &Map, ino: u64, w: &mut Walk, name: &str) -> Result<Hits> {
+    let mut hits = KVec::new();
+    for leaf in map.leaves() {
+        if leaf.block != 0 && w.overlap(leaf.block, 1).is_some() {
+            pr_crit!("{}: memory failure: extent block {} of inode {} lost\n", name, leaf.block, ino);
+            w.metadata = true;
+            w.found += 1;
+            if !w.owners.contains(&ino) {
+                w.owners.push(ino, GFP_KERNEL)?;
             }
         }
     }
-    if leaf_hit || !hits.is_empty() {
-        w.owners.push(i.ino(), GFP_KERNEL)?;
+    for e in map.iter() {
+        let e: &Extent = e;
+        if let Some((a, z)) = w.overlap(e.pblk, u64::from(e.len)) {
+            hits.push((u64::from(e.lblk) + (a - e.pblk), z - a, e.unwritten), GFP_KERNEL)?;
+            w.found += z - a;
+        }
+    }
+    Ok(hits)
+}
+
+/// Reports what inode `ino` lost: file data is logged and unmapped from
+/// the processes mapping it (`SIGBUS`; `mapped` is the cached inode and
+/// the failure's flags, `None` for an inode nobody has open); directory
+/// and symlink blocks are metadata.
+fn report(name: &str, ino: u64, k: Kind, hits: &Hits, w: &mut Walk, mapped: Option<(&DInode, i32)>) -> Result {
+    if !hits.is_empty() && !w.owners.contains(&ino) {
+        w.owners.push(ino, GFP_KERNEL)?;
     }
     for &(lblk, n, unwritten) in hits.iter() {
         let (off, len) = (lblk * BS, n * BS);
-        if !i.is_reg() {
-            let what = if i.is_dir() { "directory" } else { "symlink" };
-            pr_crit!("{}: memory failure: {} inode {} lost bytes {}..{}\n", name, what, i.ino(), off, off + len);
-            w.metadata = true;
-        } else if unwritten {
-            pr_warn!("{}: memory failure: inode {} bytes {}..{} (preallocated, no data lost)\n", name, i.ino(), off, off + len);
-        } else {
-            pr_err!(
-                "{}: memory failure: inode {} lost data at offset {} (+{}); processes mapping it get SIGBUS\n",
-                name,
-                i.ino(),
-                off,
-                len
-            );
-            if let Err(e) = i.kill_procs(lblk, n, f.flags) {
-                pr_warn!("{}: inode {}: could not unmap the lost range: {:?}\n", name, i.ino(), e);
+        match k {
+            Kind::Dir | Kind::Symlink => {
+                let what = if matches!(k, Kind::Dir) { "directory" } else { "symlink" };
+                pr_crit!("{}: memory failure: {} inode {} lost bytes {}..{}\n", name, what, ino, off, off + len);
+                w.metadata = true;
+            }
+            Kind::File if unwritten => {
+                pr_warn!("{}: memory failure: inode {} bytes {}..{} (preallocated, no data lost)\n", name, ino, off, off + len);
+            }
+            Kind::File => {
+                pr_err!(
+                    "{}: memory failure: inode {} lost data at offset {} (+{}); processes mapping it get SIGBUS\n",
+                    name,
+                    ino,
+                    off,
+                    len
+                );
+                if let Some((i, flags)) = mapped {
+                    if let Err(e) = i.kill_procs(lblk, n, flags) {
+                        pr_warn!("{}: inode {}: could not unmap the lost range: {:?}\n", name, ino, e);
+                    }
+                }
             }
         }
     }
@@ -179,7 +224,16 @@ fn pre_remove(sb: &SuperBlock<DaxFs>, f: MemoryFailure) -> Result {
     let frozen = sb.freeze_kernel();
     store.shut_down();
     let r = sb.for_each_cached_inode(|i| {
-        if i.is_reg() && i.is_mapped() {
+        if !i.is_reg() {
+            return Ok(());
+        }
+        // Under the invalidate lock: a read fault (the freeze does not
+        // wait for those) that looked its blocks up before the shutdown
+        // has mapped them before this runs; later ones see the shutdown.
+        i.with_invalidate_lock(|| {
+            if !i.is_mapped() {
+                return Ok(());
+            }
             // Only the blocks it has can be mapped: its extents, not every
             // page of its size (a sparse file may be terabytes long).
             let mut runs: KVVec<(u64, u64)> = KVVec::new();
@@ -200,8 +254,8 @@ fn pre_remove(sb: &SuperBlock<DaxFs>, f: MemoryFailure) -> Result {
             if let Err(e) = i.invalidate_mappings() {
                 pr_warn!("{}: inode {}: could not unmap it: {:?}\n", store.name(), i.ino(), e);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     });
     sb.thaw_all(frozen);
     r

@@ -52,6 +52,11 @@ pub(crate) struct Meta {
     /// Buffers of the last transaction, kept (emptied) for the next one so
     /// that a commit does not grow fresh vectors from nothing.
     spare: Spare,
+    /// Block ranges `[a, z)` reported bad (a memory failure, or a zeroing
+    /// the driver refused) while mounted, sorted and disjoint: their free
+    /// blocks are kept out of allocation now, and their blocks in use when
+    /// a file frees them (in DRAM only; docs/media-errors.md).
+    poison: KVVec<(u64, u64)>,
 }
 
 /// A transaction's buffers, between transactions.
@@ -108,6 +113,32 @@ fn load_bitmap(dev: &DaxDevice, start: u64, bits: u64) -> Result<(KVVec<u64>, u6
     Ok((out, words as u64 * 64 - used))
 }
 
+/// `len` bits from bit `lo` of a word (`lo + len <= 64`).
+fn range_mask(lo: u64, len: u64) -> u64 {
+    if len >= 64 { !0 } else { ((1u64 << len) - 1) << lo }
+}
+
+/// Adds `[a, z)` to the sorted, disjoint range list `v`, merging ranges
+/// that overlap or touch it.
+fn add_range(v: &mut KVVec<(u64, u64)>, a: u64, z: u64) -> Result {
+    // First range that ends at or after `a`, and the first that starts
+    // after `z`: those in between merge with `[a, z)`.
+    let i = v.iter().position(|&(_, pz)| pz >= a).unwrap_or(v.len());
+    let j = v.iter().position(|&(pa, _)| pa > z).unwrap_or(v.len());
+    if i == j {
+        v.reserve(1, GFP_KERNEL)?;
+        return v.insert_within_capacity(i, (a, z)).map_err(|_| EINVAL);
+    }
+    v[i] = (a.min(v[i].0), z.max(v[j - 1].1));
+    let mut k = 0;
+    v.retain(|_| {
+        let keep = k <= i || k >= j;
+        k += 1;
+        keep
+    });
+    Ok(())
+}
+
 fn persist_u64(dev: &DaxDevice, off: u64, v: u64) -> Result {
     dev.write(off, &v.to_le_bytes())?;
     dev.fence();
@@ -125,6 +156,16 @@ impl Meta {
                     set_bit(&mut self.bbits, n, false);
                 }
                 self.free_blocks += l;
+                // Freed blocks known to be bad stay out of allocation.
+                let end = b + l;
+                for &(pa, pz) in self.poison.iter() {
+                    if pa >= end {
+                        break;
+                    }
+                    for n in pa.max(b)..pz.min(end) {
+                        set_bit(&mut self.bbits, n, true);
+                    }
+                }
             }
             Range::Inode(ino) => {
                 set_bit(&mut self.ibits, ino - 1, false);
@@ -188,6 +229,7 @@ impl Store {
             crash_after: crate::crash_after_commit(),
             dead: false,
             spare: Spare::default(),
+            poison: KVVec::new(),
         };
         let mut name = KVec::new();
         name.extend_from_slice(id.to_bytes(), GFP_KERNEL)?;
@@ -300,28 +342,54 @@ impl Store {
     }
 
     /// Sets the DRAM bits of the free data blocks in `[b, end)`; returns
-    /// how many were free.
+    /// how many were free.  A word at a time (a bad range may be
+    /// gigabytes long).
     fn keep_out(&self, m: &mut Meta, b: u64, end: u64) -> u64 {
+        let (mut at, end) = (b.max(self.geo.data_start), end.min(self.geo.blocks));
         let mut n = 0;
-        for blk in b.max(self.geo.data_start)..end.min(self.geo.blocks) {
-            if !test_bit(&m.bbits, blk) {
-                set_bit(&mut m.bbits, blk, true);
-                n += 1;
+        while at < end {
+            let hi = end.min((at / 64 + 1) * 64);
+            let mask = range_mask(at % 64, hi - at);
+            if let Some(w) = m.bbits.get_mut((at / 64) as usize) {
+                n += u64::from((mask & !*w).count_ones());
+                *w |= mask;
             }
+            if at / 64 % 4096 == 4095 {
+                mem::cond_resched();
+            }
+            at = hi;
         }
         n
     }
 
-    /// Keeps free blocks `[b, b+len)` out of allocation (in DRAM only: a
-    /// memory failure reported on them); returns how many were free.
-    pub(crate) fn quarantine(&self, b: u64, len: u64) -> u64 {
+    /// Remembers blocks `[b, end)` as bad (a memory failure reported on
+    /// them): the free ones are kept out of allocation now, the ones in
+    /// use when they are freed (in DRAM only: the list lasts until
+    /// unmount).  Returns how many are in use, by the committed block
+    /// bitmap on pmem (blocks kept out are free there).  Under the
+    /// metadata mutex: no transaction is between allocating a block and
+    /// committing it.
+    pub(crate) fn poisoned(&self, b: u64, end: u64) -> Result<u64> {
+        let (b, end) = (b.max(self.geo.data_start), end.min(self.geo.blocks));
+        if b >= end {
+            return Ok(0);
+        }
         let mut m = self.meta.lock();
-        self.keep_out(&mut m, b, b.saturating_add(len))
-    }
-
-    /// Whether block `b` is in use (or kept out of allocation).
-    pub(crate) fn block_in_use(&self, b: u64) -> bool {
-        b < self.geo.blocks && test_bit(&self.meta.lock().bbits, b)
+        let mut used = 0;
+        let mut at = b;
+        while at < end {
+            let hi = end.min((at / 64 + 1) * 64);
+            let mut w = [0u8; 8];
+            self.dev.read(self.geo.bbitmap_start * BS + at / 64 * 8, &mut w)?;
+            used += u64::from((u64::from_le_bytes(w) & range_mask(at % 64, hi - at)).count_ones());
+            if at / 64 % 4096 == 4095 {
+                mem::cond_resched();
+            }
+            at = hi;
+        }
+        add_range(&mut m.poison, b, end)?;
+        self.keep_out(&mut m, b, end);
+        Ok(used)
     }
 
     /// Records in the state block whether the filesystem is clean (with

@@ -24,6 +24,9 @@ setup_pmem() {
   for nsdir in /sys/bus/nd/devices/namespace*.0; do
     [ -e "$nsdir" ] || continue
     ns=${nsdir##*/}
+    # Only the NVDIMMs take an fsdax namespace; the e820 (memmap=) device
+    # is a raw one and is used as it is.
+    [ "$(cat "$(readlink -f "$nsdir")/../../provider" 2>/dev/null)" = ACPI.NFIT ] || continue
     ndctl list -n "$ns" | grep -q '"mode":"fsdax"' && continue
     region=region${ns#namespace}; region=${region%.0}
     if ! ndctl create-namespace -f -e "$ns" -m fsdax -a 2M >/dev/null 2>&1; then

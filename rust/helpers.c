@@ -339,12 +339,14 @@ struct dax_device *daxfs_dax_get(struct block_device *bdev, u64 *start_off, void
 	if (!dev || !holder || !IS_ENABLED(CONFIG_MEMORY_FAILURE) || dax_holder(dev))
 		return dev;
 	/* Published before the claim: a notify_failure for the new holder
-	 * finds it (and sees the super block not born yet). */
-	if (xa_err(xa_store(&daxfs_holders, (unsigned long)dev, holder, GFP_KERNEL)))
+	 * finds it (and sees the super block not born yet).  Inserted, never
+	 * overwritten: of two mounts of partitions of one device racing here
+	 * only one gets the entry, and only its owner erases it. */
+	if (xa_insert(&daxfs_holders, (unsigned long)dev, holder, GFP_KERNEL))
 		return dev;
 	held = fs_dax_get_by_bdev(bdev, &off, holder, ops);
 	if (!held) {
-		xa_erase(&daxfs_holders, (unsigned long)dev);
+		xa_cmpxchg(&daxfs_holders, (unsigned long)dev, holder, NULL, GFP_KERNEL);
 		synchronize_srcu(&daxfs_holder_srcu);
 		return dev;
 	}
@@ -358,32 +360,81 @@ struct dax_device *daxfs_dax_get(struct block_device *bdev, u64 *start_off, void
 void daxfs_dax_put(struct dax_device *dev, void *holder)
 {
 	if (holder)
-		xa_erase(&daxfs_holders, (unsigned long)dev);
+		xa_cmpxchg(&daxfs_holders, (unsigned long)dev, holder, NULL, GFP_KERNEL);
 	fs_put_dax(dev, holder);
 	if (holder)
 		synchronize_srcu(&daxfs_holder_srcu);
 }
 
-/* In notify_failure: the holder's super block with an active reference
- * (release with deactivate_super), or NULL when it is not mounted yet or
- * any more. */
-struct super_block *daxfs_dax_holder_get(struct dax_device *dev)
+struct daxfs_deactivate {
+	struct work_struct work;
+	struct super_block *sb;
+};
+
+static void daxfs_deactivate_fn(struct work_struct *work)
+{
+	struct daxfs_deactivate *d = container_of(work, struct daxfs_deactivate, work);
+
+	deactivate_super(d->sb);
+	kfree(d);
+}
+
+/* Runs those work items; made at module init, destroyed (after waiting
+ * for them to return) at module exit. */
+static struct workqueue_struct *daxfs_wq;
+
+int daxfs_helpers_init(void)
+{
+	daxfs_wq = alloc_workqueue("daxfs", WQ_UNBOUND, 0);
+	return daxfs_wq ? 0 : -ENOMEM;
+}
+
+void daxfs_helpers_exit(void)
+{
+	/* Waits for the work items to return... */
+	destroy_workqueue(daxfs_wq);
+	/* ...and for notify_failure calls to leave our code. */
+	synchronize_srcu(&daxfs_holder_srcu);
+}
+
+/*
+ * In notify_failure: the holder's super block with an active reference,
+ * or NULL when it is not mounted yet or any more.  Holds our SRCU read
+ * lock (*idx) until daxfs_dax_holder_put, so that module exit waits for
+ * the callback.
+ */
+struct super_block *daxfs_dax_holder_get(struct dax_device *dev, int *idx)
 {
 	struct super_block *sb;
-	int id = srcu_read_lock(&daxfs_holder_srcu);
 
+	*idx = srcu_read_lock(&daxfs_holder_srcu);
 	sb = xa_load(&daxfs_holders, (unsigned long)dev);
 	if (sb && !(smp_load_acquire(&sb->s_flags) & SB_BORN))
 		sb = NULL;
 	if (sb && !atomic_inc_not_zero(&sb->s_active))
 		sb = NULL;
-	srcu_read_unlock(&daxfs_holder_srcu, id);
+	if (!sb)
+		srcu_read_unlock(&daxfs_holder_srcu, *idx);
 	return sb;
 }
 
-void daxfs_deactivate_super(struct super_block *sb)
+/*
+ * Drops what daxfs_dax_holder_get took.  When the reference is the last
+ * one (an unmount ran meanwhile), the unmount it finishes runs from a
+ * work item: not inside memory-failure handling (mf_mutex, the DAX SRCU),
+ * and not in our SRCU read section, which that unmount waits for.
+ */
+void daxfs_dax_holder_put(struct super_block *sb, int idx)
 {
-	deactivate_super(sb);
+	struct daxfs_deactivate *d;
+
+	if (!atomic_add_unless(&sb->s_active, -1, 1)) {
+		d = kmalloc(sizeof(*d), GFP_KERNEL | __GFP_NOFAIL);
+		INIT_WORK(&d->work, daxfs_deactivate_fn);
+		d->sb = sb;
+		queue_work(daxfs_wq, &d->work);
+	}
+	srcu_read_unlock(&daxfs_holder_srcu, idx);
 }
 
 /*

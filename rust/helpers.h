@@ -72,8 +72,10 @@ struct dax_holder_operations;
 struct dax_device *daxfs_dax_get(struct block_device *bdev, u64 *start_off, void *holder,
 				 const struct dax_holder_operations *ops, bool *claimed);
 void daxfs_dax_put(struct dax_device *dev, void *holder);
-struct super_block *daxfs_dax_holder_get(struct dax_device *dev);
-void daxfs_deactivate_super(struct super_block *sb);
+struct super_block *daxfs_dax_holder_get(struct dax_device *dev, int *idx);
+void daxfs_dax_holder_put(struct super_block *sb, int idx);
+int daxfs_helpers_init(void);
+void daxfs_helpers_exit(void);
 int daxfs_for_each_cached_inode(struct super_block *sb, int (*fn)(void *ctx, struct inode *inode), void *ctx);
 bool daxfs_inode_mapped(struct inode *inode);
 int daxfs_dax_kill_procs(struct inode *inode, unsigned long index, unsigned long count, int mf_flags);

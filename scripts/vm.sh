@@ -90,6 +90,11 @@ fi
 [ -n "${CMD:-}" ] && printf '%s\n' "$CMD" >"$VM/cmd"
 
 loglevel=4; [ "$MODE" = test ] && loglevel=1
+# A 64 MiB legacy (e820, memmap=) pmem device carved out of guest RAM at
+# 1.5 GiB, besides the NVDIMMs: its driver clears poison on a write
+# (QEMU's NVDIMMs cannot), which test 046 needs.  The guest sees it as the
+# last pmem device (its region is created after the NFIT's).
+e820=; (( ram_mib >= 2048 )) && e820='memmap=64M!1536M'
 args=(
   -accel tcg,thread=multi -cpu max -smp 2
   -machine pc,nvdimm=on -m ${ram_mib}M,slots=$n,maxmem=${maxmem_mib}M
@@ -97,7 +102,7 @@ args=(
   -drive file="$ROOTIMG",if=virtio,format=raw,snapshot=on
   -virtfs local,path="$PROJ",mount_tag=host,security_model=none,id=host
   -kernel "$BZIMAGE"
-  -append "console=ttyS0 root=/dev/vda rw init=/sbin/daxfs-init panic=-1 no_timer_check loglevel=$loglevel DAXFS_MODE=$MODE DAXFS_PMEM_MIB=$pmem_mib ${DAXFS_TESTS:+DAXFS_TESTS=$DAXFS_TESTS} ${KERNEL_CMDLINE:-}"
+  -append "console=ttyS0 root=/dev/vda rw init=/sbin/daxfs-init panic=-1 no_timer_check $e820 loglevel=$loglevel DAXFS_MODE=$MODE DAXFS_PMEM_MIB=$pmem_mib ${DAXFS_TESTS:+DAXFS_TESTS=$DAXFS_TESTS} ${KERNEL_CMDLINE:-}"
   -nic none -no-reboot
 )
 if [ "$MODE" = run ] && [ -z "${CMD:-}" ] && [ -t 0 ]; then

@@ -180,6 +180,14 @@ impl Drop for InvalidateLock {
 }
 
 impl<T: FileSystem> Inode<T> {
+    /// Runs `f` with the mapping's `invalidate_lock` held exclusive: no
+    /// fault is between looking up its blocks and mapping them.
+    pub(crate) fn with_invalidate_lock<R>(&self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: `self` is a live inode for the whole call.
+        let _il = unsafe { InvalidateLock::new(self.as_raw(), false) };
+        f()
+    }
+
     /// Zeroes `[pos, pos + len)` where it is backed by written blocks
     /// (holes and unwritten blocks already read as zeroes).
     pub(crate) fn dax_zero_range(&self, pos: u64, len: u64) -> Result {

@@ -453,8 +453,15 @@ impl<T: FileSystem> Registration<T> {
         // SAFETY: `raw` points to a `'static` struct that nobody else touches
         // until `register_filesystem` publishes it (see `impl Sync`).
         unsafe { (*raw).owner = module.as_ptr().cast() };
+        // SAFETY: called once, at module init, before anything uses the
+        // helpers' work queue.
+        kernel::error::to_result(unsafe { b::daxfs_helpers_init() })?;
         // SAFETY: `raw` is a fully initialised, `'static` file_system_type.
-        kernel::error::to_result(unsafe { b::register_filesystem(raw) })?;
+        if let Err(e) = kernel::error::to_result(unsafe { b::register_filesystem(raw) }) {
+            // SAFETY: initialised above; nothing was queued (no mount).
+            unsafe { b::daxfs_helpers_exit() };
+            return Err(e);
+        }
         Ok(Registration { fst })
     }
 }
@@ -465,6 +472,11 @@ impl<T: FileSystem> Drop for Registration<T> {
         // for nothing but removes it from the list, and module unload cannot
         // happen while a super block of this type exists (it pins the module).
         unsafe { b::unregister_filesystem(self.fst.inner.get()) };
+        // SAFETY: initialised in `register`; no super block of ours is
+        // left, so nothing queues more work; this waits for queued work
+        // (a deferred last `deactivate_super`) to return, and for
+        // `notify_failure` calls inside the module's code.
+        unsafe { b::daxfs_helpers_exit() };
     }
 }
 
@@ -718,8 +730,10 @@ unsafe extern "C" fn shutdown_cb<T: FileSystem>(sb: *mut b::super_block) {
 unsafe extern "C" fn notify_failure_cb<T: FileSystem>(dev: *mut b::dax_device, off: u64, len: u64, flags: c_int) -> c_int {
     // SAFETY: `dev` is the live DAX device the kernel reports on; the
     // helper returns the super block that holds it only while it is
-    // mounted (born), with an active reference, dropped below.
-    let raw = unsafe { b::daxfs_dax_holder_get(dev) };
+    // mounted (born), with an active reference and the holder SRCU read
+    // lock, both dropped below.
+    let mut idx: c_int = 0;
+    let raw = unsafe { b::daxfs_dax_holder_get(dev, &mut idx) };
     if raw.is_null() {
         // Mounting or unmounting: the generic handler kills the mappers.
         return EOPNOTSUPP.to_errno();
@@ -748,8 +762,8 @@ unsafe extern "C" fn notify_failure_cb<T: FileSystem>(dev: *mut b::dax_device, o
             T::notify_failure(sb, f)
         }
     };
-    // SAFETY: the active reference taken by `daxfs_dax_holder_get`.
-    unsafe { b::daxfs_deactivate_super(raw) };
+    // SAFETY: what `daxfs_dax_holder_get` took; `sb` is not used after.
+    unsafe { b::daxfs_dax_holder_put(raw, idx) };
     r.map_or_else(|e| e.to_errno(), |()| 0)
 }
 

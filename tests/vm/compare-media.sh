@@ -34,6 +34,8 @@ sector_of() {
     split($2, f, "[^0-9]+"); split($3, p, ".")
     if (o >= f[2] && o <= f[3]) {print p[1] + o - f[2]; exit}}'
 }
+# Whether statx reports STATX_ATTR_DAX (0x200000) for FILE.
+isdax() { local a; a=$(xfs_io -c 'statx -r -m 0xfff' "$1" | awk '$1 == "stat.attributes" {print $3}'); [ $(( ${a:-0} & 0x200000 )) != 0 ] && echo yes || echo "no (attributes ${a:-?})"; }
 res() { "$@" >/dev/null 2>/tmp/err && echo ok || sed -n '1s/.*: //p' /tmp/err; }
 say() { printf '%-6s | %-34s | %s\n' "$1" "$2" "$3"; }
 klog() { dmesg | tail -n +"$((MARK + 1))" | grep -vE 'Injecting|hwpoison' | sed 's/^\[[^]]*\] //' | grep -E "$1" | head -1; }
@@ -47,6 +49,8 @@ for fs in daxfs ext4 xfs; do
   # 2. A bad page in file data: read, fault, write over it.
   rebind; mk $fs; mnt $fs >/dev/null
   xfs_io -f -c "pwrite -S 0xab 0 4m" -c fsync $M/f >/dev/null
+  say $fs "the file is DAX (statx)" "$(isdax $M/f)"
+  say $fs "FIEMAP of it" "$(xfs_io -c 'fiemap -v' $M/f | awk 'NR > 2 {printf "%s %s; ", $2, $3}')"
   echo "$(sector_of $M/f 1048576) 8" >"$BB"
   say $fs "read of the bad page" "$(res xfs_io -c 'pread 1m 4k' $M/f)"
   say $fs "read of a good page of that file" "$(res xfs_io -c 'pread 0 4k' $M/f)"

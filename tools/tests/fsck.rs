@@ -489,3 +489,31 @@ fn many_problems_at_once_are_bounded() {
     assert_eq!(fsck(&["-p"], &img), 1);
     assert_eq!(check_n(&img).0, 0);
 }
+
+/// `fsck.daxfs -y IMAGE | head`: a closed stdout neither stops the repair
+/// nor panics (it exited 101 before).
+#[test]
+fn closed_stdout_still_repairs() {
+    use std::process::{Command, Stdio};
+    let (img, _) = populated();
+    let mut t = TestFs::open(&img);
+    let mut s = t.fs.state().unwrap().unwrap();
+    s.free_inodes += 1;
+    t.fs.put_state(&s).unwrap();
+    t.fs.img.flush().unwrap();
+    drop(t);
+    // A pipe whose reading end is closed before fsck starts: every write
+    // to stdout fails with EPIPE.
+    let (r, w) = std::io::pipe().unwrap();
+    drop(r);
+    let status = Command::new(FSCK)
+        .arg("-y")
+        .arg(img.path())
+        .stdin(Stdio::null())
+        .stdout(w)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "fsck -y with stdout closed: {status:?}");
+    assert_eq!(fsck(&["-n"], &img), 0, "fsck -n after the repair");
+}

@@ -16,6 +16,15 @@ use daxfs::cli::{parse_args, Summary};
 use daxfs::dev::{read_bad_list, Device};
 use daxfs::image::Image;
 
+/// `println!` that does not panic when stdout is closed (`| head`): the
+/// work goes on, and the exit status tells the outcome.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 const CLEAN: u8 = 0;
 const CORRECTED: u8 = 1;
 const UNCORRECTED: u8 = 4;
@@ -57,7 +66,7 @@ struct Args {
 fn print(report: &Report, seen: &[Problem]) {
     for p in report.problems.iter().filter(|p| !seen.contains(p)) {
         let fixed = if p.fixed { " (fixed)" } else { "" };
-        println!("fsck.daxfs: {}{fixed}", p.msg);
+        say!("fsck.daxfs: {}{fixed}", p.msg);
     }
 }
 
@@ -79,19 +88,19 @@ fn run(args: &Args) -> io::Result<u8> {
     let (report, mut img) = check(image(dev, &bad), repair)?;
     print(&report, &[]);
     for change in &report.changes {
-        println!("fsck.daxfs: {change}");
+        say!("fsck.daxfs: {change}");
     }
     for note in &report.notes {
-        println!("fsck.daxfs: {note}");
+        say!("fsck.daxfs: {note}");
     }
     let code = match &report.sb {
         None => {
-            println!("fsck.daxfs: no valid superblock, nothing can be repaired");
+            say!("fsck.daxfs: no valid superblock, nothing can be repaired");
             UNCORRECTED
         }
         Some(sb) => {
             if args.verbose {
-                println!("{path}:\n{}", Summary(sb));
+                say!("{path}:\n{}", Summary(sb));
             }
             if report.problems.is_empty() && report.changes.is_empty() {
                 CLEAN
@@ -123,7 +132,7 @@ fn run(args: &Args) -> io::Result<u8> {
         CORRECTED => "errors corrected",
         _ => "errors left uncorrected",
     };
-    println!("{path}: {status}");
+    say!("{path}: {status}");
     Ok(code)
 }
 

@@ -13,6 +13,15 @@ use daxfs::dev::{random_bytes, Device};
 use daxfs::image::{Fs, Image};
 use daxfs::*;
 
+/// `println!` that does not panic when stdout is closed (`| head`): the
+/// work goes on, and the exit status tells the outcome.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// Make a daxfs filesystem. Never prompts; refuses mounted devices.
 #[derive(Parser, Debug)]
 #[command(name = "mkfs.daxfs", bin_name = "mkfs.daxfs", version)]
@@ -120,7 +129,7 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     write_fs(dev, &sb, now)?;
 
     if !args.quiet {
-        println!("{path}: daxfs filesystem created\n{}", Summary(&sb));
+        say!("{path}: daxfs filesystem created\n{}", Summary(&sb));
     }
     Ok(())
 }

@@ -12,6 +12,7 @@
 //! extent chains once).
 #![forbid(unsafe_code)]
 
+use crate::alloc::{set_bit, test_bit};
 use crate::format::{self, Extent};
 use crate::inode::{self, DInode, Map};
 use crate::kfs::fs::{MemoryFailure, SuperBlock};
@@ -52,6 +53,10 @@ pub(crate) fn notify_failure(sb: &SuperBlock<DaxFs>, f: MemoryFailure) -> Result
     let geo = store.geo;
     let first = f.off / BS;
     let end = f.off.saturating_add(f.len).div_ceil(BS).min(geo.blocks);
+    if first >= end {
+        // Past the filesystem's end (inside its partition): not ours.
+        return Err(EOPNOTSUPP);
+    }
     if first < geo.data_start {
         pr_crit!(
             "{}: memory failure at byte {} (+{}) in the {}: metadata lost; shutting down (unmount, then fsck.daxfs; docs/media-errors.md)\n",
@@ -79,27 +84,68 @@ pub(crate) fn notify_failure(sb: &SuperBlock<DaxFs>, f: MemoryFailure) -> Result
         );
         return Ok(());
     }
-    // The cached inodes: every file a process can have mapped.
+    let r = walk(sb, &mut w, f);
+    if w.found < w.used {
+        // Blocks freed since they were counted are no loss.
+        let now = store.in_use(first, end).unwrap_or(w.used);
+        if w.found < now {
+            pr_warn!(
+                "{}: memory failure at byte {} (+{}): {} of {} blocks in use have no owner (run fsck.daxfs)\n",
+                store.name(),
+                f.off,
+                f.len,
+                now - w.found,
+                now
+            );
+        }
+    }
+    if w.metadata {
+        pr_crit!("{}: metadata lost to a memory failure: shutting down (unmount, then fsck.daxfs; docs/media-errors.md)\n", store.name());
+        store.shut_down();
+        return Err(EUCLEAN);
+    }
+    r
+}
+
+/// Finds the owners of the walk's blocks and reports what they lost.
+fn walk(sb: &SuperBlock<DaxFs>, w: &mut Walk, f: MemoryFailure) -> Result {
+    let store = &sb.info().store;
+    // The cached inodes: every file a process can have mapped.  On an
+    // error (out of memory) the kernel's generic handler still unmaps the
+    // page from whoever maps it.
+    // One bit per inode number: which ones the cached walk saw.
+    let words = usize::try_from(store.geo.inodes.div_ceil(64)).map_err(|_| EOPNOTSUPP)?;
+    let mut cached: KVVec<u64> = KVVec::from_elem(0u64, words, GFP_KERNEL).map_err(|_| EOPNOTSUPP)?;
     sb.for_each_cached_inode(|i| {
+        if let Some(n) = i.ino().checked_sub(1) {
+            set_bit(&mut cached, n, true);
+        }
         let hits = {
             let st = i.data().state.lock();
-            scan(&st.map, i.ino(), &mut w, name_of(i))?
+            scan(&st.map, i.ino(), w, name_of(i))?
         };
-        report(store.name(), i.ino(), kind(i.is_reg(), i.is_dir()), &hits, &mut w, Some((i, f.flags)))
+        report(store.name(), i.ino(), kind(i.is_reg(), i.is_dir()), &hits, w, Some((i, f.flags)))
     })
-    // Out of memory: the generic handler still unmaps the page.
     .map_err(|_| EOPNOTSUPP)?;
-    // The rest: owners nobody has open, read from pmem without loading
-    // them into the inode cache (no process can map them).
+    // The rest: owners nobody has open (so nobody maps them), read from
+    // pmem without loading them into the inode cache, each under the
+    // metadata mutex (pmem then holds applied transactions only).
     let mut ino = 1;
-    while w.found < w.used && ino <= geo.inodes {
-        if !w.owners.contains(&ino) && store.inode_in_use(ino)? {
-            match inode::read_on_pmem(sb, ino) {
-                Ok((d, map)) => {
-                    let hits = scan(&map, ino, &mut w, store.name())?;
-                    let t = d.file_type();
-                    report(store.name(), ino, kind(t == format::S_IFREG, t == format::S_IFDIR), &hits, &mut w, None)?;
+    while w.found < w.used && ino <= store.geo.inodes && !store.is_shut_down() {
+        if !test_bit(&cached, ino - 1) && !w.owners.contains(&ino) {
+            let got = store.with_meta_lock(|| -> Result<Option<(format::Inode, Map)>> {
+                if !store.inode_in_use(ino)? {
+                    return Ok(None);
                 }
+                inode::read_on_pmem(sb, ino).map(Some)
+            });
+            match got {
+                Ok(Some((d, map))) => {
+                    let hits = scan(&map, ino, w, store.name())?;
+                    let t = d.file_type();
+                    report(store.name(), ino, kind(t == format::S_IFREG, t == format::S_IFDIR), &hits, w, None)?;
+                }
+                Ok(None) => {}
                 Err(e) => pr_warn!("{}: memory failure scan: inode {} unreadable ({:?})\n", store.name(), ino, e),
             }
         }
@@ -107,21 +153,6 @@ pub(crate) fn notify_failure(sb: &SuperBlock<DaxFs>, f: MemoryFailure) -> Result
             mem::cond_resched();
         }
         ino += 1;
-    }
-    if w.found < w.used {
-        pr_warn!(
-            "{}: memory failure at byte {} (+{}): {} of {} blocks in use have no owner (run fsck.daxfs)\n",
-            store.name(),
-            f.off,
-            f.len,
-            w.used - w.found,
-            w.used
-        );
-    }
-    if w.metadata {
-        pr_crit!("{}: metadata lost to a memory failure: shutting down (unmount, then fsck.daxfs; docs/media-errors.md)\n", store.name());
-        store.shut_down();
-        return Err(EUCLEAN);
     }
     Ok(())
 }
@@ -203,14 +234,26 @@ fn report(name: &str, ino: u64, k: Kind, hits: &Hits, w: &mut Walk, mapped: Opti
                     len
                 );
                 if let Some((i, flags)) = mapped {
-                    if let Err(e) = i.kill_procs(lblk, n, flags) {
-                        pr_warn!("{}: inode {}: could not unmap the lost range: {:?}\n", name, ino, e);
-                    }
+                    kill_range(i, lblk, n, flags);
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Unmaps file blocks `[lblk, lblk+n)` of `i` from every process mapping
+/// them (`SIGBUS`), in steps (`mf_dax_kill_procs` does not reschedule).
+fn kill_range(i: &DInode, lblk: u64, n: u64, flags: i32) {
+    let mut at = lblk;
+    while at < lblk + n {
+        let k = (lblk + n - at).min(KILL_STEP);
+        if let Err(e) = i.kill_procs(at, k, flags) {
+            pr_warn!("{}: inode {}: could not unmap blocks {}..{}: {:?}\n", name_of(i), i.ino(), at, at + k, e);
+        }
+        at += k;
+        mem::cond_resched();
+    }
 }
 
 /// The device is about to be removed (`MF_MEM_PRE_REMOVE`): freeze (every
@@ -241,15 +284,7 @@ fn pre_remove(sb: &SuperBlock<DaxFs>, f: MemoryFailure) -> Result {
                 runs.push((u64::from(e.lblk), u64::from(e.len)), GFP_KERNEL)?;
             }
             for &(lblk, len) in runs.iter() {
-                let mut at = lblk;
-                while at < lblk + len {
-                    let n = (lblk + len - at).min(KILL_STEP);
-                    if let Err(e) = i.kill_procs(at, n, f.flags) {
-                        pr_warn!("{}: inode {}: could not kill the processes mapping it: {:?}\n", store.name(), i.ino(), e);
-                    }
-                    at += n;
-                    mem::cond_resched();
-                }
+                kill_range(i, lblk, len, f.flags);
             }
             if let Err(e) = i.invalidate_mappings() {
                 pr_warn!("{}: inode {}: could not unmap it: {:?}\n", store.name(), i.ino(), e);

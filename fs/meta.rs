@@ -52,11 +52,15 @@ pub(crate) struct Meta {
     /// Buffers of the last transaction, kept (emptied) for the next one so
     /// that a commit does not grow fresh vectors from nothing.
     spare: Spare,
-    /// Block ranges `[a, z)` reported bad (a memory failure, or a zeroing
-    /// the driver refused) while mounted, sorted and disjoint: their free
-    /// blocks are kept out of allocation now, and their blocks in use when
-    /// a file frees them (in DRAM only; docs/media-errors.md).
+    /// Block ranges `[a, z)` known bad while mounted (a memory failure, or
+    /// the device's badblocks list), sorted and disjoint: their free blocks
+    /// are kept out of allocation now, and their blocks in use when a file
+    /// frees them (in DRAM only; docs/media-errors.md).
     poison: KVVec<(u64, u64)>,
+    /// Blocks kept out of allocation that are free on pmem (counted in
+    /// `free_blocks`, which the state block records, but not offered by
+    /// statfs or the allocator).
+    kept_out: u64,
 }
 
 /// A transaction's buffers, between transactions.
@@ -164,6 +168,7 @@ impl Meta {
                     }
                     for n in pa.max(b)..pz.min(end) {
                         set_bit(&mut self.bbits, n, true);
+                        self.kept_out += 1;
                     }
                 }
             }
@@ -230,6 +235,7 @@ impl Store {
             dead: false,
             spare: Spare::default(),
             poison: KVVec::new(),
+            kept_out: 0,
         };
         let mut name = KVec::new();
         name.extend_from_slice(id.to_bytes(), GFP_KERNEL)?;
@@ -290,10 +296,11 @@ impl Store {
         Ok(u64::from_le_bytes(w) & (1 << ((ino - 1) % 64)) != 0)
     }
 
-    /// Free blocks and inodes, for statfs.
+    /// Free blocks and inodes, for statfs (blocks kept out of allocation
+    /// are not offered).
     pub(crate) fn free_counts(&self) -> (u64, u64) {
         let m = self.meta.lock();
-        (m.free_blocks, m.free_inodes)
+        (m.free_blocks.saturating_sub(m.kept_out), m.free_inodes)
     }
 
     /// Shuts the filesystem down (`FS_IOC_SHUTDOWN`, or the device going
@@ -335,9 +342,19 @@ impl Store {
     pub(crate) fn quarantine_bad(&self, b: u64, len: u64) -> u64 {
         let mut m = self.meta.lock();
         let mut n = 0;
+        let mut nomem = false;
+        let (lo, hi) = (self.geo.data_start, self.geo.blocks);
         self.dev.bad_ranges(b.saturating_mul(BS), len.saturating_mul(BS), |off, l| {
-            n += self.keep_out(&mut m, off / BS, (off + l).div_ceil(BS));
+            let (a, z) = ((off / BS).max(lo), off.saturating_add(l).div_ceil(BS).min(hi));
+            if a < z {
+                // Blocks in use on the list stay out once their file frees them.
+                nomem |= add_range(&mut m.poison, a, z).is_err();
+                n += self.keep_out(&mut m, a, z);
+            }
         });
+        if nomem {
+            pr_warn!("{}: out of memory recording bad blocks; some may be allocated again once freed\n", self.name());
+        }
         n
     }
 
@@ -359,6 +376,7 @@ impl Store {
             }
             at = hi;
         }
+        m.kept_out += n;
         n
     }
 
@@ -375,6 +393,29 @@ impl Store {
             return Ok(0);
         }
         let mut m = self.meta.lock();
+        let used = self.count_in_use(b, end)?;
+        add_range(&mut m.poison, b, end)?;
+        self.keep_out(&mut m, b, end);
+        Ok(used)
+    }
+
+    /// How many of blocks `[b, end)` are in use by the committed block
+    /// bitmap on pmem (under the metadata mutex, taken here).
+    pub(crate) fn in_use(&self, b: u64, end: u64) -> Result<u64> {
+        let (b, end) = (b.max(self.geo.data_start), end.min(self.geo.blocks));
+        let _m = self.meta.lock();
+        self.count_in_use(b, end)
+    }
+
+    /// Runs `f` with the metadata mutex held: pmem then holds only
+    /// committed and applied metadata (the memory-failure scan reads
+    /// inodes from pmem under it).
+    pub(crate) fn with_meta_lock<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _m = self.meta.lock();
+        f()
+    }
+
+    fn count_in_use(&self, b: u64, end: u64) -> Result<u64> {
         let mut used = 0;
         let mut at = b;
         while at < end {
@@ -387,8 +428,6 @@ impl Store {
             }
             at = hi;
         }
-        add_range(&mut m.poison, b, end)?;
-        self.keep_out(&mut m, b, end);
         Ok(used)
     }
 
@@ -528,7 +567,7 @@ impl Tx<'_> {
     fn place(&mut self, goal: Option<u64>, lblk: Option<u64>, want: u64) -> Result<(u64, u64)> {
         let geo = self.store.geo;
         let m = &mut *self.meta;
-        if m.free_blocks == 0 || want == 0 {
+        if m.free_blocks <= m.kept_out || want == 0 {
             return Err(ENOSPC);
         }
         let bm = Bitmap { bits: &m.bbits, start: geo.data_start, end: geo.blocks };

@@ -317,6 +317,9 @@ bool daxfs_capable_sys_admin(void)
  * static, and fs_put_dax does not wait for notify_failure calls.)
  */
 DEFINE_STATIC_SRCU(daxfs_holder_srcu);
+/* Held across each notify_failure call, synchronized only at module exit
+ * (never under a lock: the callback freezes super blocks inside it). */
+DEFINE_STATIC_SRCU(daxfs_callback_srcu);
 static DEFINE_XARRAY(daxfs_holders);
 
 /*
@@ -394,35 +397,40 @@ void daxfs_helpers_exit(void)
 	/* Waits for the work items to return... */
 	destroy_workqueue(daxfs_wq);
 	/* ...and for notify_failure calls to leave our code. */
-	synchronize_srcu(&daxfs_holder_srcu);
+	synchronize_srcu(&daxfs_callback_srcu);
 }
 
 /*
  * In notify_failure: the holder's super block with an active reference,
- * or NULL when it is not mounted yet or any more.  Holds our SRCU read
- * lock (*idx) until daxfs_dax_holder_put, so that module exit waits for
- * the callback.
+ * or NULL when it is not mounted yet or any more.  Either way the caller
+ * is inside the callback SRCU (*idx) until daxfs_dax_holder_put (or
+ * daxfs_callback_exit for NULL), so that module exit waits for it.
  */
 struct super_block *daxfs_dax_holder_get(struct dax_device *dev, int *idx)
 {
 	struct super_block *sb;
+	int id;
 
-	*idx = srcu_read_lock(&daxfs_holder_srcu);
+	*idx = srcu_read_lock(&daxfs_callback_srcu);
+	id = srcu_read_lock(&daxfs_holder_srcu);
 	sb = xa_load(&daxfs_holders, (unsigned long)dev);
 	if (sb && !(smp_load_acquire(&sb->s_flags) & SB_BORN))
 		sb = NULL;
 	if (sb && !atomic_inc_not_zero(&sb->s_active))
 		sb = NULL;
-	if (!sb)
-		srcu_read_unlock(&daxfs_holder_srcu, *idx);
+	srcu_read_unlock(&daxfs_holder_srcu, id);
 	return sb;
+}
+
+void daxfs_callback_exit(int idx)
+{
+	srcu_read_unlock(&daxfs_callback_srcu, idx);
 }
 
 /*
  * Drops what daxfs_dax_holder_get took.  When the reference is the last
  * one (an unmount ran meanwhile), the unmount it finishes runs from a
- * work item: not inside memory-failure handling (mf_mutex, the DAX SRCU),
- * and not in our SRCU read section, which that unmount waits for.
+ * work item, not inside memory-failure handling (mf_mutex, the DAX SRCU).
  */
 void daxfs_dax_holder_put(struct super_block *sb, int idx)
 {
@@ -434,7 +442,7 @@ void daxfs_dax_holder_put(struct super_block *sb, int idx)
 		d->sb = sb;
 		queue_work(daxfs_wq, &d->work);
 	}
-	srcu_read_unlock(&daxfs_holder_srcu, idx);
+	srcu_read_unlock(&daxfs_callback_srcu, idx);
 }
 
 /*

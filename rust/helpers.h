@@ -74,6 +74,7 @@ struct dax_device *daxfs_dax_get(struct block_device *bdev, u64 *start_off, void
 void daxfs_dax_put(struct dax_device *dev, void *holder);
 struct super_block *daxfs_dax_holder_get(struct dax_device *dev, int *idx);
 void daxfs_dax_holder_put(struct super_block *sb, int idx);
+void daxfs_callback_exit(int idx);
 int daxfs_helpers_init(void);
 void daxfs_helpers_exit(void);
 int daxfs_for_each_cached_inode(struct super_block *sb, int (*fn)(void *ctx, struct inode *inode), void *ctx);

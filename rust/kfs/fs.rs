@@ -730,11 +730,13 @@ unsafe extern "C" fn shutdown_cb<T: FileSystem>(sb: *mut b::super_block) {
 unsafe extern "C" fn notify_failure_cb<T: FileSystem>(dev: *mut b::dax_device, off: u64, len: u64, flags: c_int) -> c_int {
     // SAFETY: `dev` is the live DAX device the kernel reports on; the
     // helper returns the super block that holds it only while it is
-    // mounted (born), with an active reference and the holder SRCU read
-    // lock, both dropped below.
+    // mounted (born), with an active reference; either way inside the
+    // callback SRCU section that module exit waits for, left below.
     let mut idx: c_int = 0;
     let raw = unsafe { b::daxfs_dax_holder_get(dev, &mut idx) };
     if raw.is_null() {
+        // SAFETY: leaves the callback section `daxfs_dax_holder_get` entered.
+        unsafe { b::daxfs_callback_exit(idx) };
         // Mounting or unmounting: the generic handler kills the mappers.
         return EOPNOTSUPP.to_errno();
     }

@@ -132,14 +132,21 @@ fn inode_bitmap_mismatches() {
     );
 }
 
-#[test]
-fn free_counts_wrong() {
+/// A populated image whose state block counts one free inode too many.
+fn wrong_free_count() -> Image {
     let (img, _) = populated();
     let mut t = TestFs::open(&img);
     let mut s = t.fs.state().unwrap().unwrap();
     s.free_inodes += 1;
     t.fs.put_state(&s).unwrap();
     t.fs.img.flush().unwrap();
+    drop(t);
+    img
+}
+
+#[test]
+fn free_counts_wrong() {
+    let img = wrong_free_count();
     expect_problem(&img, "state block: ", true);
 }
 
@@ -495,13 +502,7 @@ fn many_problems_at_once_are_bounded() {
 #[test]
 fn closed_stdout_still_repairs() {
     use std::process::{Command, Stdio};
-    let (img, _) = populated();
-    let mut t = TestFs::open(&img);
-    let mut s = t.fs.state().unwrap().unwrap();
-    s.free_inodes += 1;
-    t.fs.put_state(&s).unwrap();
-    t.fs.img.flush().unwrap();
-    drop(t);
+    let img = wrong_free_count();
     // A pipe whose reading end is closed before fsck starts: every write
     // to stdout fails with EPIPE.
     let (r, w) = std::io::pipe().unwrap();

@@ -41,6 +41,20 @@ eio() { # CMD...: must fail with "Input/output error"
 }
 # A small filesystem (256 MiB) so that filling it is quick.
 small_fs() { mkfs.daxfs -q "$D" 65536; }
+# fill [HOLE]: fills the filesystem to ENOSPC (statfs then offers
+# nothing: bad free blocks are not offered) with $MNT/fill and 4 KiB files
+# $MNT/more*, after a file $MNT/hole of HOLE blocks, fallocated next to
+# last (so that removing it frees just those).
+fill() {
+  local hole=${1:-0} avail i=0
+  avail=$(stat -f -c %a "$MNT")
+  fallocate -l $(( (avail - hole - 256) * 4096 )) "$MNT/fill" || die "fallocate of the good free blocks"
+  [ "$hole" = 0 ] || fallocate -l $((hole * 4096)) "$MNT/hole" || die "fallocate of $MNT/hole"
+  while fallocate -l 4096 "$MNT/more$i" 2>/dev/null; do
+    i=$((i + 1)); [ $i -lt 1000 ] || die "no ENOSPC after 1000 more blocks"
+  done
+  assert_eq "$(stat -f -c %a "$MNT")" 0 "free blocks at ENOSPC (bad ones are not offered)"
+}
 
 # 1. Bad blocks in the data area at mount: the mount works (it mapped the
 # whole device in one call before, which the driver refused) and the free
@@ -52,13 +66,7 @@ mnt || die "mount with bad blocks in the data area failed"
 dmesg_since "8 free blocks are on the device's badblocks list"
 # Fill it: ENOSPC must come with no block free for statfs (the 8 bad
 # ones, free on pmem, are not offered), none of them in a file.
-avail=$(stat -f -c %a "$MNT")
-fallocate -l $(( (avail - 256) * 4096 )) "$MNT/fill" || die "fallocate of the good free blocks"
-i=0
-while fallocate -l 4096 "$MNT/more$i" 2>/dev/null; do
-  i=$((i + 1)); [ $i -lt 1000 ] || die "no ENOSPC after 1000 more blocks"
-done
-assert_eq "$(stat -f -c %a "$MNT")" 0 "free blocks at ENOSPC (the bad ones are not offered)"
+fill
 xfs_io -c "fiemap -v" "$MNT/fill" | awk -v lo=$((65536 * 8 - 64)) 'NR>2 {split($3, a, "."); if (a[3] + 0 >= lo) bad=1} END {exit bad}' ||
   die "a bad block was allocated"
 umount "$MNT"
@@ -108,11 +116,7 @@ note "poisoned data: EIO and SIGBUS on the bad page only, failed write changed n
 # out of allocation from then on and the write takes other blocks.  The
 # filesystem is filled but for 1 MiB, whose first half goes bad.
 small_fs; mnt
-avail=$(stat -f -c %a "$MNT")
-fallocate -l $(( (avail - 512) * 4096 )) "$MNT/fill"
-fallocate -l 1m "$MNT/hole"
-i=0
-while fallocate -l 4096 "$MNT/more$i" 2>/dev/null; do i=$((i + 1)); [ $i -lt 1000 ] || die "no ENOSPC"; done
+fill 256
 s=$(first_sector "$MNT/hole")
 [ "$(xfs_io -c "fiemap -v" "$MNT/hole" | awk 'NR==3 {print $4}')" -ge 1024 ] || die "hole's first extent is short: $(xfs_io -c 'fiemap -v' "$MNT/hole")"
 rm "$MNT/hole"                                 # its 256 blocks are all that is free
@@ -230,13 +234,7 @@ dmesg_mark
 echo "$(pfn $(( gblk * 4096 )))" >/sys/kernel/debug/hwpoison/corrupt-pfn
 dmesg_since "inode $gino lost data at offset 8192 \(\+4096\)"
 rm "$MNT/g"
-avail=$(stat -f -c %a "$MNT")
-fallocate -l $(( (avail - 256) * 4096 )) "$MNT/fill" || die "fallocate of the good free blocks"
-i=0
-while fallocate -l 4096 "$MNT/more$i" 2>/dev/null; do
-  i=$((i + 1)); [ $i -lt 1000 ] || die "no ENOSPC after 1000 more blocks"
-done
-assert_eq "$(stat -f -c %a "$MNT")" 0 "free blocks at ENOSPC (the two bad ones are not offered)"
+fill
 for x in "$MNT"/fill "$MNT"/more*; do
   xfs_io -c "fiemap -v" "$x" | awk -v a=$((gblk * 8)) -v b=$((free * 8)) 'NR>2 && $3 != "hole" {split($3, p, "."); if ((p[1] <= a && a <= p[3]) || (p[1] <= b && b <= p[3])) bad=1} END {exit bad}' ||
     die "$x has a block that failed: $(xfs_io -c 'fiemap -v' "$x")"
@@ -312,11 +310,7 @@ assert_eq "$(xfs_io -c 'pread -v 1048576 4k' "$MNT/f" | awk 'NR==1 {print $2}')"
 assert_eq "$(xfs_io -c 'pread -v 1044480 4k' "$MNT/f" | awk 'NR==1 {print $2}')" ab "data before it"
 assert_eq "$($DT mmap-read "$MNT/f" 1048576)" ok "mmap fault on the cleared page"
 # Fill all but 1 MiB, make the first half of it bad, write 1 MiB into it.
-avail=$(stat -f -c %a "$MNT")
-fallocate -l $(( (avail - 512) * 4096 )) "$MNT/fill"
-fallocate -l 1m "$MNT/hole"
-i=0
-while fallocate -l 4096 "$MNT/more$i" 2>/dev/null; do i=$((i + 1)); [ $i -lt 1000 ] || die "no ENOSPC"; done
+fill 256
 s=$(first_sector "$MNT/hole")
 [ "$(xfs_io -c "fiemap -v" "$MNT/hole" | awk 'NR==3 {print $4}')" -ge 1024 ] || die "hole's first extent is short: $(xfs_io -c 'fiemap -v' "$MNT/hole")"
 rm "$MNT/hole"

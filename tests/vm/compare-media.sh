@@ -101,7 +101,11 @@ for fs in ${REMOVAL_FS-daxfs xfs ext4}; do
   ( while dd if=/dev/zero of=$M/w bs=64k count=256 conv=notrunc status=none 2>>/tmp/dd.err; do :; done; exit 1 ) & dp=$!
   sleep 1
   MARK=$(dmesg | wc -l)
+  # If the unbind itself blocks, print where it and the writer wait.
+  ( sleep 60; for p in $$ $(pgrep -x dd); do echo "$fs | removal: blocked task $p ($(cat /proc/$p/comm)): $(awk '{printf "%s ", $2}' /proc/$p/stack | cut -c1-300)"; done >/dev/console 2>&1 ) &
+  wd=$!
   echo "$NS" >/sys/bus/nd/drivers/nd_pmem/unbind
+  kill $wd 2>/dev/null
   rc=0; wait $hp || rc=$?
   say $fs "removal: process mapping a file" "$([ $rc -ge 10 ] && echo "SIGBUS $((rc - 10))" || echo "exit $rc")"
   for i in $(seq 60); do kill -0 $dp 2>/dev/null || break; sleep 1; done

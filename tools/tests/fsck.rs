@@ -503,9 +503,15 @@ fn many_problems_at_once_are_bounded() {
 fn closed_stdout_still_repairs() {
     use std::process::{Command, Stdio};
     let img = wrong_free_count();
+    use std::os::fd::{FromRawFd, OwnedFd};
     // A pipe whose reading end is closed before fsck starts: every write
-    // to stdout fails with EPIPE.
-    let (r, w) = std::io::pipe().unwrap();
+    // to stdout fails with EPIPE (std::io::pipe needs Rust 1.87; the
+    // chroot has 1.85).
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe(2) returns.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both are ours, just made; each is owned exactly once.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(r);
     let status = Command::new(FSCK)
         .arg("-y")

@@ -117,6 +117,36 @@ fn load_bitmap(dev: &DaxDevice, start: u64, bits: u64) -> Result<(KVVec<u64>, u6
     Ok((out, words as u64 * 64 - used))
 }
 
+/// Calls `f(word, mask)` for each 64-bit word of a bitmap that bits
+/// `[a, z)` touch, `mask` being the range's bits in it; reschedules now and
+/// then (a bad range may cover gigabytes of blocks).
+fn for_words(a: u64, z: u64, mut f: impl FnMut(u64, u64) -> Result) -> Result {
+    let mut at = a;
+    while at < z {
+        let hi = z.min((at / 64 + 1) * 64);
+        f(at / 64, range_mask(at % 64, hi - at))?;
+        if at / 64 % 4096 == 4095 {
+            mem::cond_resched();
+        }
+        at = hi;
+    }
+    Ok(())
+}
+
+/// Sets bits `[a, z)` of `bits` (none past its end); returns how many were
+/// clear.
+fn set_range(bits: &mut [u64], a: u64, z: u64) -> u64 {
+    let mut n = 0;
+    let _ = for_words(a, z, |word, mask| {
+        if let Some(w) = bits.get_mut(word as usize) {
+            n += u64::from((mask & !*w).count_ones());
+            *w |= mask;
+        }
+        Ok(())
+    });
+    n
+}
+
 /// `len` bits from bit `lo` of a word (`lo + len <= 64`).
 fn range_mask(lo: u64, len: u64) -> u64 {
     if len >= 64 { !0 } else { ((1u64 << len) - 1) << lo }
@@ -166,10 +196,7 @@ impl Meta {
                     if pa >= end {
                         break;
                     }
-                    for n in pa.max(b)..pz.min(end) {
-                        set_bit(&mut self.bbits, n, true);
-                        self.kept_out += 1;
-                    }
+                    self.kept_out += set_range(&mut self.bbits, pa.max(b), pz.min(end));
                 }
             }
             Range::Inode(ino) => {
@@ -362,20 +389,7 @@ impl Store {
     /// how many were free.  A word at a time (a bad range may be
     /// gigabytes long).
     fn keep_out(&self, m: &mut Meta, b: u64, end: u64) -> u64 {
-        let (mut at, end) = (b.max(self.geo.data_start), end.min(self.geo.blocks));
-        let mut n = 0;
-        while at < end {
-            let hi = end.min((at / 64 + 1) * 64);
-            let mask = range_mask(at % 64, hi - at);
-            if let Some(w) = m.bbits.get_mut((at / 64) as usize) {
-                n += u64::from((mask & !*w).count_ones());
-                *w |= mask;
-            }
-            if at / 64 % 4096 == 4095 {
-                mem::cond_resched();
-            }
-            at = hi;
-        }
+        let n = set_range(&mut m.bbits, b.max(self.geo.data_start), end.min(self.geo.blocks));
         m.kept_out += n;
         n
     }
@@ -417,17 +431,12 @@ impl Store {
 
     fn count_in_use(&self, b: u64, end: u64) -> Result<u64> {
         let mut used = 0;
-        let mut at = b;
-        while at < end {
-            let hi = end.min((at / 64 + 1) * 64);
+        for_words(b, end, |word, mask| {
             let mut w = [0u8; 8];
-            self.dev.read(self.geo.bbitmap_start * BS + at / 64 * 8, &mut w)?;
-            used += u64::from((u64::from_le_bytes(w) & range_mask(at % 64, hi - at)).count_ones());
-            if at / 64 % 4096 == 4095 {
-                mem::cond_resched();
-            }
-            at = hi;
-        }
+            self.dev.read(self.geo.bbitmap_start * BS + word * 8, &mut w)?;
+            used += u64::from((u64::from_le_bytes(w) & mask).count_ones());
+            Ok(())
+        })?;
         Ok(used)
     }
 

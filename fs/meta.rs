@@ -375,8 +375,13 @@ impl Store {
             let (a, z) = ((off / BS).max(lo), off.saturating_add(l).div_ceil(BS).min(hi));
             if a < z {
                 // Blocks in use on the list stay out once their file frees them.
-                nomem |= add_range(&mut m.poison, a, z).is_err();
-                n += self.keep_out(&mut m, a, z);
+                match self.remember(&mut m, a, z) {
+                    Ok(k) => n += k,
+                    Err(_) => {
+                        nomem = true;
+                        n += self.keep_out(&mut m, a, z);
+                    }
+                }
             }
         });
         if nomem {
@@ -408,9 +413,15 @@ impl Store {
         }
         let mut m = self.meta.lock();
         let used = self.count_in_use(b, end)?;
-        add_range(&mut m.poison, b, end)?;
-        self.keep_out(&mut m, b, end);
+        self.remember(&mut m, b, end)?;
         Ok(used)
+    }
+
+    /// Adds `[b, end)` to the bad ranges and keeps its free blocks out of
+    /// allocation; returns how many were free.
+    fn remember(&self, m: &mut Meta, b: u64, end: u64) -> Result<u64> {
+        add_range(&mut m.poison, b, end)?;
+        Ok(self.keep_out(m, b, end))
     }
 
     /// How many of blocks `[b, end)` are in use by the committed block

@@ -1246,6 +1246,27 @@ impl Inode {
         })
     }
 
+    /// What fsck keeps of a slot that [`Inode::decode`] rejects for its
+    /// checksum, flags, times or reserved bytes: the fields as stored, with
+    /// unknown flags cleared, a bad nanosecond field zeroed and the reserved
+    /// bytes ignored (encoding it again zeroes them and sets the CRC).
+    /// Fails only for a short buffer or a mode that names no file type:
+    /// such a slot cannot be kept.
+    pub fn decode_salvaged(b: &[u8]) -> Result<Self, InodeError> {
+        let b: &[u8; INODE_SIZE] = prefix(b).ok_or(InodeError::Short)?;
+        let mut fixed = *b;
+        put_u32(&mut fixed, 4, get_u32(b, 4) & INODE_FLAGS_KNOWN);
+        for nsec in [72, 76, 80, 84] {
+            if get_u32(b, nsec) >= 1_000_000_000 {
+                put_u32(&mut fixed, nsec, 0);
+            }
+        }
+        put_u32(&mut fixed, 248, 0);
+        let crc = inode_crc(&fixed);
+        put_u32(&mut fixed, O_INODE_CRC, crc);
+        Self::decode(&fixed)
+    }
+
     /// `mode & S_IFMT`.
     pub fn file_type(&self) -> u32 {
         self.mode & S_IFMT
@@ -1458,6 +1479,24 @@ impl ExtentBlockHeader {
         let crc = extent_block_crc(block);
         put_u32(block, O_EB_CRC, crc);
         Ok(())
+    }
+
+    /// What fsck keeps of an extent block whose only fault is its CRC:
+    /// the header as [`ExtentBlockHeader::decode`] checks it otherwise.
+    pub fn decode_salvaged(block: &[u8]) -> Result<Self, ExtentBlockError> {
+        match Self::decode(block) {
+            Err(ExtentBlockError::BadChecksum) => {
+                let count = get_u32(block, 4);
+                if count == 0 || count as usize > EXTENTS_PER_BLOCK {
+                    return Err(ExtentBlockError::BadCount);
+                }
+                if get_u32(block, O_EB_CRC + 4) != 0 {
+                    return Err(ExtentBlockError::BadPadding);
+                }
+                Ok(ExtentBlockHeader { count, next: get_u64(block, 8), owner: get_u64(block, 16) })
+            }
+            r => r,
+        }
     }
 
     /// Decodes and checks a whole extent block's header and CRC.

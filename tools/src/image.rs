@@ -293,6 +293,10 @@ pub struct ExtentMap {
     /// The block of the data area where the chain stopped because it does
     /// not decode as an extent block (a bad block reads as zeroes).
     pub undecoded: Option<u64>,
+    /// Chain blocks read although their CRC is wrong (only with
+    /// [`Fs::salvage`]): the rest of each decoded; they must be sealed
+    /// again.
+    pub resealed: Vec<u64>,
 }
 
 /// The extent blocks a map of `n` extents needs.
@@ -349,6 +353,9 @@ pub struct Fs {
     pub sb: SuperBlock,
     /// `sb.geometry()`.
     pub geo: Geometry,
+    /// [`Fs::read_map`] reads on through an extent block whose only fault
+    /// is its CRC (`fsck -y`).
+    pub salvage: bool,
 }
 
 impl Fs {
@@ -358,6 +365,7 @@ impl Fs {
             img,
             geo: sb.geometry(),
             sb,
+            salvage: false,
         }
     }
 
@@ -477,7 +485,17 @@ impl Fs {
                 break;
             }
             let block = self.img.block(next)?;
-            let header = match ExtentBlockHeader::decode(&block[..]) {
+            let decoded = match ExtentBlockHeader::decode(&block[..]) {
+                Err(ExtentBlockError::BadChecksum) if self.salvage => {
+                    let h = ExtentBlockHeader::decode_salvaged(&block[..]);
+                    if h.is_ok() {
+                        m.resealed.push(next);
+                    }
+                    h
+                }
+                r => r,
+            };
+            let header = match decoded {
                 Ok(h) if h.owner == ino => h,
                 Ok(h) => {
                     m.damage.push(format!("{at}: owner is inode {}", h.owner));

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Parser};
-use daxfs::check::{check, Problem, Report};
+use daxfs::check::{check, Level, Problem, Report};
 use daxfs::cli::{parse_args, Summary};
 use daxfs::dev::{read_bad_list, Device};
 use daxfs::image::Image;
@@ -39,10 +39,13 @@ struct Args {
     /// Check only: open the device read-only and change nothing.
     #[arg(short = 'n')]
     no: bool,
-    /// Repair every problem that can be repaired safely.
+    /// Repair every problem: what cannot be saved is cleared, what lost
+    /// its name is reconnected in /lost+found.
     #[arg(short = 'y')]
     yes: bool,
-    /// Repair automatically what is safe (same as -y in this version).
+    /// Repair automatically only what loses nothing (journal replay, the
+    /// orphan list, bitmaps, counts, the backup superblock); anything
+    /// else is reported, with exit status 4: run fsck.daxfs -y.
     #[arg(short = 'p', short_alias = 'a')]
     preen: bool,
     /// Check even if the filesystem seems clean (always done).
@@ -70,6 +73,35 @@ fn print(report: &Report, seen: &[Problem]) {
     }
 }
 
+/// The passes' reports as one: every problem, change and note once, in
+/// the order found; a problem left unfixed by the last pass is unfixed.
+fn merged(reports: Vec<Report>) -> Report {
+    let mut out = Report::default();
+    let last = reports.len().saturating_sub(1);
+    for (i, r) in reports.into_iter().enumerate() {
+        out.sb = out.sb.or(r.sb);
+        out.needs_yes |= r.needs_yes;
+        for p in r.problems {
+            // Passes before the last repaired what they report, or met it
+            // again later.
+            if (p.fixed || i == last) && !out.problems.contains(&p) {
+                out.problems.push(p);
+            }
+        }
+        for c in r.changes {
+            if !out.changes.contains(&c) {
+                out.changes.push(c);
+            }
+        }
+        for n in r.notes {
+            if !out.notes.contains(&n) {
+                out.notes.push(n);
+            }
+        }
+    }
+    out
+}
+
 /// `dev` with its bad blocks `bad` (byte ranges).
 fn image(dev: Device, bad: &[Range<u64>]) -> Image {
     let mut img = Image::new(dev);
@@ -78,14 +110,22 @@ fn image(dev: Device, bad: &[Range<u64>]) -> Image {
 }
 
 fn run(args: &Args) -> io::Result<u8> {
-    let repair = args.yes || args.preen;
+    let level = if args.yes {
+        Level::Yes
+    } else if args.preen {
+        Level::Preen
+    } else {
+        Level::Check
+    };
+    let repair = level > Level::Check;
     let path = args.device.display();
     let dev = Device::open(&args.device, repair)?;
     let mut bad = dev.bad_ranges()?;
     if let Some(list) = &args.badblocks {
         bad.extend(read_bad_list(list, dev.size())?);
     }
-    let (report, mut img) = check(image(dev, &bad), repair)?;
+    let (reports, mut img) = daxfs::check::repair(image(dev, &bad), level)?;
+    let report = merged(reports);
     print(&report, &[]);
     for change in &report.changes {
         say!("fsck.daxfs: {change}");
@@ -127,6 +167,9 @@ fn run(args: &Args) -> io::Result<u8> {
             }
         }
     };
+    if report.needs_yes && code != CLEAN && code != CORRECTED {
+        say!("fsck.daxfs: some problems need fsck.daxfs -y, which may clear or drop what cannot be saved");
+    }
     let status = match code {
         CLEAN => "clean",
         CORRECTED => "errors corrected",

@@ -32,6 +32,29 @@ use crate::extents;
 use crate::image::{chain_len, Fs, Image};
 use crate::*;
 
+mod lostfound;
+mod salvage;
+
+/// How much a check may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Change nothing (`fsck -n`).
+    Check,
+    /// The repairs that lose nothing (`fsck -p`): replaying the journal,
+    /// finishing the orphan list, the backup superblock, bitmaps, free
+    /// counts, link counts, `orphan_next` fields.
+    Preen,
+    /// Every repair (`fsck -y`): besides those, what clears or drops
+    /// damaged metadata (inodes, extents, directory records, the journal)
+    /// and reconnects what lost its name into `/lost+found`.
+    Yes,
+}
+
+/// Passes [`repair`] makes at most: each one repairs what the damage found
+/// by the one before left (an inode cleared leaves entries naming it, a
+/// directory entry removed leaves an inode to reconnect, ...).
+pub const MAX_PASSES: usize = 10;
+
 const BS: u64 = BLOCK_SIZE as u64;
 /// Bitmap ranges reported one per line before the rest is summed up.
 const MAX_RANGES: usize = 20;
@@ -61,6 +84,9 @@ pub struct Report {
     pub notes: Vec<String>,
     /// The superblock the check trusted (`None`: no valid superblock).
     pub sb: Option<SuperBlock>,
+    /// Some problem has a repair that only `-y` makes (reported unfixed by
+    /// `-p`).
+    pub needs_yes: bool,
 }
 
 impl Report {
@@ -70,9 +96,44 @@ impl Report {
     }
 }
 
-/// Checks the filesystem on `img`, repairing in memory what is safe when
-/// `repair` is set; gives the image back for flushing.
-pub fn check(mut img: Image, repair: bool) -> io::Result<(Report, Image)> {
+/// Checks the filesystem on `img`, repairing in memory everything it can
+/// when `repair` is set (one pass: see [`repair`]); gives the image back
+/// for flushing.
+pub fn check(img: Image, repair: bool) -> io::Result<(Report, Image)> {
+    check_at(img, if repair { Level::Yes } else { Level::Check })
+}
+
+/// Checks and repairs at `level` until a pass repairs nothing (at most
+/// [`MAX_PASSES`]); the reports of every pass, in order.  The last report
+/// lists what is left.
+pub fn repair(mut img: Image, level: Level) -> io::Result<(Vec<Report>, Image)> {
+    let mut reports = Vec::new();
+    for _ in 0..MAX_PASSES {
+        let (report, next) = check_at(img, level)?;
+        img = next;
+        let again = level > Level::Check && report.repaired() && img.dirty_bad().is_empty();
+        reports.push(report);
+        if !again {
+            break;
+        }
+    }
+    if !img.dirty_bad().is_empty() {
+        // The last pass refused to write a bad block: nothing is written,
+        // so nothing the passes before it did counts either.
+        for r in &mut reports {
+            for p in &mut r.problems {
+                p.fixed = false;
+            }
+            let changes = std::mem::take(&mut r.changes);
+            r.notes.extend(changes.into_iter().map(|c| format!("not done: {c}")));
+        }
+    }
+    Ok((reports, img))
+}
+
+/// One pass of the check at `level`.
+pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
+    let repair = level > Level::Check;
     let mut report = Report::default();
     let primary = img.read_sb(SB_PRIMARY_OFFSET)?;
     let backup = img.read_sb(SB_BACKUP_OFFSET)?;
@@ -113,7 +174,9 @@ pub fn check(mut img: Image, repair: bool) -> io::Result<(Report, Image)> {
         });
     }
     report.sb = Some(sb);
-    let mut c = Checker::new(Fs::new(img, sb), repair, report);
+    let mut fs = Fs::new(img, sb);
+    fs.salvage = level == Level::Yes;
+    let mut c = Checker::new(fs, level, report);
     if let (Some(offset), true) = (stale, repair) {
         let mut buf = [0u8; SB_SIZE];
         sb.encode(&mut buf);
@@ -125,7 +188,9 @@ pub fn check(mut img: Image, repair: bool) -> io::Result<(Report, Image)> {
 
 struct Checker {
     fs: Fs,
+    /// Any repair (`level > Check`).
     repair: bool,
+    level: Level,
     report: Report,
     /// The state block, after any replay.
     state: Option<StateBlock>,
@@ -133,6 +198,8 @@ struct Checker {
     inodes: BTreeMap<u64, Inode>,
     /// Nonzero slots that do not decode.
     damaged: HashSet<u64>,
+    /// Inodes cleared by this pass (entries naming them are removed).
+    cleared: HashSet<u64>,
     /// Inodes with a problem of their own (extents, sizes, counts, type).
     flawed: HashSet<u64>,
     /// Inodes whose blocks are not all known to be theirs alone: part of
@@ -167,6 +234,26 @@ struct Checker {
     /// Reachable directories and wanted inodes -> (directory, name) of the
     /// first entry naming them.
     names: HashMap<u64, (u64, Vec<u8>)>,
+}
+
+/// A change to one directory record (`-y`).
+#[derive(Clone, Copy, Debug)]
+enum Edit {
+    /// Make it an unused record.
+    Remove,
+    /// Set its file type.
+    Retype(u8),
+}
+
+/// The time now, for inodes fsck makes.
+fn now() -> Time {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Time {
+        sec: i64::try_from(d.as_secs()).unwrap_or(0),
+        nsec: d.subsec_nanos(),
+    }
 }
 
 /// A run of blocks claimed by an inode.
@@ -268,14 +355,16 @@ fn set(map: &[u8], bit: u64) -> bool {
 }
 
 impl Checker {
-    fn new(fs: Fs, repair: bool, report: Report) -> Self {
+    fn new(fs: Fs, level: Level, report: Report) -> Self {
         Checker {
             fs,
-            repair,
+            repair: level > Level::Check,
+            level,
             report,
             state: None,
             inodes: BTreeMap::new(),
             damaged: HashSet::new(),
+            cleared: HashSet::new(),
             flawed: HashSet::new(),
             lost: HashSet::new(),
             claimed: Vec::new(),
@@ -331,6 +420,31 @@ impl Checker {
         self.repair
     }
 
+    /// Records a problem whose repair loses something (an inode, a name,
+    /// extents, a transaction): repaired at `-y` only; returns whether to
+    /// repair it.
+    fn mend(&mut self, msg: String) -> bool {
+        let fixed = self.level == Level::Yes;
+        self.report.needs_yes |= self.level == Level::Preen;
+        self.report.problems.push(Problem { msg, fixed });
+        fixed
+    }
+
+    /// [`Checker::mend`], saying what the repair does (`action`) when it
+    /// is made.
+    fn mend_to(&mut self, msg: String, action: &str) -> bool {
+        if self.level == Level::Yes {
+            self.mend(format!("{msg}; {action}"))
+        } else {
+            self.mend(msg)
+        }
+    }
+
+    /// Whether `-y` repairs are made.
+    fn mending(&self) -> bool {
+        self.level == Level::Yes
+    }
+
     /// A problem whose repair is safe only if `safe`.
     fn fixable_if(&mut self, safe: bool, msg: String) -> bool {
         if safe {
@@ -349,7 +463,13 @@ impl Checker {
         let state = match self.fs.state_header()? {
             Ok(s) => s,
             Err(e) => {
-                self.problem(format!("state block: {}", e.describe()));
+                let msg = format!("state block: {}", e.describe());
+                if self.mend_to(msg, "rebuilt (journal and orphan list dropped)") {
+                    // Not clean: nothing vouches for free counts.
+                    let mut s = StateBlock::new(0, 0);
+                    s.clean = false;
+                    self.put_state(s)?;
+                }
                 return Ok(());
             }
         };
@@ -373,12 +493,19 @@ impl Checker {
                 let applied = STATE_BLOCK * BS + STATE_APPLIED as u64;
                 self.fs.img.write(applied, &tx.seq.to_le_bytes())?;
             }
-            Err(e) => self.problem(format!(
-                "journal: {} (committed {}, applied {})",
-                e.describe(),
-                state.committed_seq,
-                state.applied_seq
-            )),
+            Err(e) => {
+                let msg = format!(
+                    "journal: {} (committed {}, applied {})",
+                    e.describe(),
+                    state.committed_seq,
+                    state.applied_seq
+                );
+                if self.mend_to(msg, "transaction discarded") {
+                    let applied = STATE_BLOCK * BS + STATE_APPLIED as u64;
+                    self.fs.img.write(applied, &state.committed_seq.to_le_bytes())?;
+                    self.journal_tx = None;
+                }
+            }
         }
         match self.fs.state()? {
             Ok(s) => {
@@ -389,11 +516,21 @@ impl Checker {
                 }
                 self.state = Some(s);
             }
-            Err(e) => self.problem(format!(
-                "state block{}: {}",
-                if replayed { " after replay" } else { "" },
-                e.describe()
-            )),
+            Err(e) => {
+                let msg = format!(
+                    "state block{}: {}",
+                    if replayed { " after replay" } else { "" },
+                    e.describe()
+                );
+                if self.mend_to(msg, "rebuilt (orphan list dropped)") {
+                    let mut s = StateBlock::new(0, 0);
+                    s.clean = false;
+                    s.committed_seq = state.committed_seq;
+                    s.applied_seq = state.committed_seq;
+                    (s.tx_len, s.tx_crc) = (state.tx_len, state.tx_crc);
+                    self.put_state(s)?;
+                }
+            }
         }
         Ok(())
     }
@@ -442,9 +579,31 @@ impl Checker {
                     self.inodes.insert(ino, inode);
                 }
                 Err(e) => {
-                    self.problem(format!("inode {ino}: {}", e.describe()));
-                    self.damaged.insert(ino);
-                    self.owners_known = false;
+                    let msg = format!("inode {ino}: {}", e.describe());
+                    match Inode::decode_salvaged(&slot) {
+                        Ok(inode) if self.mending() => {
+                            // Each field makes sense on its own; the other
+                            // checks judge the whole.
+                            self.mend(format!("{msg}; its fields are valid, kept"));
+                            self.fs.put_inode(ino, Some(&inode))?;
+                            bitmap_set(&mut want, ino - 1);
+                            self.inodes.insert(ino, inode);
+                        }
+                        _ if self.mending() => {
+                            // What it owned is owned by nothing now: the
+                            // next pass frees it.
+                            self.mend(format!("{msg}; cleared"));
+                            self.fs.put_inode(ino, None)?;
+                            bitmap_clear(&mut want, ino - 1);
+                            self.owners_known = false;
+                            self.cleared.insert(ino);
+                        }
+                        _ => {
+                            self.mend(msg);
+                            self.damaged.insert(ino);
+                            self.owners_known = false;
+                        }
+                    }
                 }
             }
         }
@@ -515,64 +674,114 @@ impl Checker {
         runs.find(|(_, r)| r.end > b).map(|(&start, &r)| (start, r))
     }
 
-    /// The extents of `ino` (inline, then the chain, whose blocks it claims)
-    /// and the number of extent blocks.
-    fn extents(&mut self, ino: u64, inode: &Inode) -> io::Result<(Vec<Extent>, u64)> {
-        let map = self.fs.read_map(ino, inode)?;
-        // A bad block where the chain stops is still the chain's.
-        let bad = map.undecoded.filter(|&b| self.fs.img.is_bad(b));
-        for (index, &b) in map.chain.iter().chain(&bad).enumerate() {
-            let part = Part::ExtentBlock {
-                index: index as u64,
-            };
-            if !self.claim(ino, b, 1, part, &format!("inode {ino}: extent block {b}")) {
-                self.owners_known = false;
-            }
+    /// Whether any of `len` blocks from `pblk` is claimed already; the
+    /// first such block and its owner (0: the metadata areas).
+    fn taken(&self, pblk: u64, len: u64) -> Option<(u64, u64)> {
+        let b = (pblk..pblk.saturating_add(len)).find(|&b| set(&self.claimed, b))?;
+        Some((b, self.owners(&[b]).first().copied().unwrap_or(0)))
+    }
+
+    /// Takes back the claim of `len` blocks from `pblk` (a run claimed by
+    /// one inode, which no longer maps them).
+    fn unclaim(&mut self, pblk: u64, len: u64) {
+        for b in pblk..pblk.saturating_add(len) {
+            bitmap_clear(&mut self.claimed, b);
         }
-        if map.recorded != u64::from(inode.nextents) {
-            self.problem(format!(
-                "inode {ino}: {} extents recorded, {} found",
-                inode.nextents, map.recorded
-            ));
-        }
-        if !map.damage.is_empty() {
-            self.owners_known = false;
-            self.lost.insert(ino);
-            for m in map.damage {
-                self.problem(format!("inode {ino}: {m}"));
-            }
-        }
-        Ok((map.extents, map.chain.len() as u64))
+        self.runs.remove(&pblk);
     }
 
     /// One in-use inode: extents, block ownership, block count, size and
-    /// type rules.
+    /// type rules.  At `-y` what breaks them is dropped (extents out of
+    /// order, out of range or owned already, the chain past a damaged
+    /// block) and the map, counts and sizes are rewritten; an inode that
+    /// cannot be a valid one of its type is cleared.
     fn check_inode(&mut self, ino: u64, inode: &Inode) -> io::Result<()> {
         let before = self.report.problems.len();
-        let (exts, chain) = self.extents(ino, inode)?;
+        let map = self.fs.read_map(ino, inode)?;
+        // A bad block where the chain stops is still the chain's; what it
+        // held is lost, and the media-error rules keep such maps as they are.
+        let bad = map.undecoded.filter(|&b| self.fs.img.is_bad(b));
+        let mend = self.mending() && bad.is_none();
+        let mut rewrite = false;
+        for b in &map.resealed {
+            let msg = format!("inode {ino}: extent block {b}: extent block checksum mismatch");
+            rewrite |= self.mend_if(mend, msg, "its header and extents are valid, kept");
+        }
+        let mut chain = Vec::new();
+        for (index, &b) in map.chain.iter().chain(&bad).enumerate() {
+            let what = format!("inode {ino}: extent block {b}");
+            if let (true, Some((first, owner))) = (mend, self.taken(b, 1)) {
+                self.mend(format!(
+                    "{what}: 1 block(s) from {first} already owned by inode {owner}; \
+                     left out of the chain"
+                ));
+                rewrite = true;
+                continue;
+            }
+            let part = Part::ExtentBlock {
+                index: index as u64,
+            };
+            if !self.claim(ino, b, 1, part, &what) {
+                self.owners_known = false;
+            }
+            if Some(b) != bad {
+                chain.push(b);
+            }
+        }
+        if map.recorded != u64::from(inode.nextents) {
+            let msg = format!(
+                "inode {ino}: {} extents recorded, {} found",
+                inode.nextents, map.recorded
+            );
+            rewrite |= self.mend_if(mend, msg, "map rewritten");
+        }
+        for m in &map.damage {
+            if self.mend_if(mend, format!("inode {ino}: {m}"), "the map ends before it") {
+                rewrite = true;
+            } else {
+                self.owners_known = false;
+                self.lost.insert(ino);
+            }
+        }
         let geo = self.fs.geo;
         let (mut end, mut mapped, mut valid) = (0, 0, Vec::new());
-        for (i, e) in exts.iter().enumerate() {
+        for (i, e) in map.extents.iter().enumerate() {
             let at = format!(
                 "inode {ino}: extent {}+{} at block {}",
                 e.lblk, e.len, e.pblk
             );
             if i > 0 && u64::from(e.lblk) < end {
-                self.problem(format!("{at}: out of order or overlapping"));
+                let msg = format!("{at}: out of order or overlapping");
+                if self.mend_if(mend, msg, "dropped") {
+                    rewrite = true;
+                    continue;
+                }
             }
-            end = e.end();
-            mapped += u64::from(e.len);
             if !geo.is_data(e.pblk, e.len.into()) {
                 let why = if e.pblk < geo.data_start {
                     "overlaps the metadata areas"
                 } else {
                     "past the end of the filesystem"
                 };
-                self.problem(format!("{at}: {why}"));
-                self.owners_known = false;
-                self.lost.insert(ino);
+                if self.mend_if(mend, format!("{at}: {why}"), "dropped") {
+                    rewrite = true;
+                } else {
+                    self.owners_known = false;
+                    self.lost.insert(ino);
+                }
+                end = e.end();
+                mapped += u64::from(e.len);
                 continue;
             }
+            if let (true, Some((first, owner))) = (mend, self.taken(e.pblk, e.len.into())) {
+                self.mend(format!(
+                    "{at}: block {first} already owned by inode {owner}; dropped"
+                ));
+                rewrite = true;
+                continue;
+            }
+            end = e.end();
+            mapped += u64::from(e.len);
             let part = Part::Extent {
                 lblk: e.lblk.into(),
                 unwritten: e.unwritten,
@@ -580,16 +789,20 @@ impl Checker {
             self.claim(ino, e.pblk, e.len.into(), part, &at);
             valid.push(*e);
         }
-        if inode.blocks != mapped + chain {
+        let chain_blocks = map.chain.len() as u64;
+        if !mend && inode.blocks != mapped + chain_blocks {
             self.problem(format!(
                 "inode {ino}: {} blocks recorded, {} allocated",
                 inode.blocks,
-                mapped + chain
+                mapped + chain_blocks
             ));
         }
-        if let Some(why) = type_problem(inode, &exts) {
+        if mend {
+            return self.mend_inode(ino, inode, valid, chain, rewrite, before);
+        }
+        if let Some(why) = type_problem(inode, &map.extents) {
             self.problem(format!("inode {ino}: {why}"));
-        } else if self.symlink_has_nul(inode, &exts)? {
+        } else if self.symlink_has_nul(inode, &map.extents)? {
             // iget refuses it (mount too, for the root or an orphan).
             self.problem(format!("inode {ino}: NUL byte in the symlink target"));
         }
@@ -605,6 +818,135 @@ impl Checker {
             }
             self.dir_extents.insert(ino, valid);
         }
+        Ok(())
+    }
+
+    /// Records a problem repaired at `-y` when `mend` (else a problem).
+    fn mend_if(&mut self, mend: bool, msg: String, action: &str) -> bool {
+        if mend {
+            self.mend_to(msg, action)
+        } else {
+            self.problem(msg);
+            false
+        }
+    }
+
+    /// The `-y` end of [`Checker::check_inode`]: `exts` are the extents
+    /// kept (claimed), `chain` the extent blocks kept (claimed); fixes the
+    /// size and type rules, and stores the map and the inode if anything
+    /// changed (`rewrite`: the map must be).
+    fn mend_inode(
+        &mut self,
+        ino: u64,
+        inode: &Inode,
+        mut exts: Vec<Extent>,
+        mut chain: Vec<u64>,
+        mut rewrite: bool,
+        before: usize,
+    ) -> io::Result<()> {
+        let mut new = *inode;
+        let bad_type = type_problem(inode, &exts);
+        let nul = bad_type.is_none() && self.symlink_has_nul(inode, &exts)?;
+        match (inode.file_type(), bad_type) {
+            (S_IFLNK, Some(why)) => return self.clear_inode(ino, exts, chain, &why),
+            (S_IFLNK, None) if nul => {
+                let why = "NUL byte in the symlink target".to_string();
+                return self.clear_inode(ino, exts, chain, &why);
+            }
+            (S_IFDIR, Some(why)) => {
+                // Keep the written blocks from block 0 on, as long as they
+                // follow one another.
+                let mut n = 0u64;
+                let keep = exts
+                    .iter()
+                    .take_while(|e| {
+                        let ok = u64::from(e.lblk) == n && !e.unwritten;
+                        n += u64::from(e.len) * u64::from(ok);
+                        ok
+                    })
+                    .count();
+                for e in exts.drain(keep..) {
+                    self.unclaim(e.pblk, e.len.into());
+                }
+                new.size = n * BS;
+                self.mend(format!("inode {ino}: {why}; size set to {}", new.size));
+                rewrite = true;
+            }
+            (S_IFREG, Some(why)) => {
+                let last = exts.last().map_or(0, Extent::end);
+                new.size = last.saturating_mul(BS).min(MAX_FILE_SIZE);
+                self.mend(format!("inode {ino}: {why}; size set to {}", new.size));
+            }
+            (_, Some(why)) => {
+                for e in exts.drain(..) {
+                    self.unclaim(e.pblk, e.len.into());
+                }
+                new.size = 0;
+                self.mend(format!("inode {ino}: {why}; size and extents cleared"));
+                rewrite = true;
+            }
+            (_, None) => {}
+        }
+        if !new.is_dir() && new.parent != 0 {
+            self.mend(format!("inode {ino}: parent set on a non-directory"));
+            new.parent = 0;
+        }
+        let blocks = extents::mapped_blocks(&exts) + chain.len() as u64;
+        if new.blocks != blocks {
+            self.mend(format!(
+                "inode {ino}: {} blocks recorded, {blocks} allocated",
+                inode.blocks
+            ));
+            rewrite = true;
+        }
+        if rewrite {
+            // Packed densely: the extents that do not fit the blocks kept
+            // are dropped, the blocks not needed freed.
+            let capacity = INLINE_EXTENTS + chain.len() * EXTENTS_PER_BLOCK;
+            for e in exts.drain(capacity.min(exts.len())..) {
+                self.unclaim(e.pblk, e.len.into());
+            }
+            for b in chain.drain(chain_len(exts.len()).min(chain.len())..) {
+                self.unclaim(b, 1);
+            }
+            self.fs.put_extents(ino, &mut new, &exts, &chain)?;
+        }
+        if new != *inode {
+            self.fs.put_inode(ino, Some(&new))?;
+            self.inodes.insert(ino, new);
+        }
+        let unfixed = self.report.problems[before..].iter().any(|p| !p.fixed);
+        if unfixed {
+            self.flawed.insert(ino);
+        }
+        if new.is_dir() {
+            self.dirs_complete &= !unfixed;
+            self.dir_extents.insert(ino, exts);
+        }
+        Ok(())
+    }
+
+    /// Clears in-use inode `ino` (`-y`), which cannot be kept (`why`):
+    /// its blocks (`exts`, `chain`, claimed) are no longer claimed, so the
+    /// block bitmap check frees them; entries naming it are removed.
+    fn clear_inode(
+        &mut self,
+        ino: u64,
+        exts: Vec<Extent>,
+        chain: Vec<u64>,
+        why: &str,
+    ) -> io::Result<()> {
+        self.mend(format!("inode {ino}: {why}; cleared"));
+        for e in exts {
+            self.unclaim(e.pblk, e.len.into());
+        }
+        for b in chain {
+            self.unclaim(b, 1);
+        }
+        self.fs.put_inode(ino, None)?;
+        self.fs.set_bit(self.fs.geo.ibitmap_start, ino - 1, false)?;
+        self.inodes.remove(&ino);
+        self.cleared.insert(ino);
         Ok(())
     }
 
@@ -624,38 +966,74 @@ impl Checker {
     }
 
     /// Directories from the root: records, names, targets, "..", cycles.
+    /// At `-y` a root that is not a directory is replaced by a new empty
+    /// one (what it held is reconnected by the link check).
     fn walk_tree(&mut self) -> io::Result<()> {
-        match self.inodes.get(&ROOT_INO) {
-            Some(root) if root.is_dir() => {
+        match self.inodes.get(&ROOT_INO).copied() {
+            Some(mut root) if root.is_dir() => {
                 if root.parent != ROOT_INO {
-                    self.problem(format!(
+                    let msg = format!(
                         "root directory: parent is inode {}, expected {ROOT_INO}",
                         root.parent
-                    ));
+                    );
+                    if self.mend(msg) {
+                        root.parent = ROOT_INO;
+                        self.fs.put_inode(ROOT_INO, Some(&root))?;
+                        self.inodes.insert(ROOT_INO, root);
+                    }
                 }
             }
             _ => {
-                self.problem("root inode is not an in-use directory".into());
-                self.dirs_complete = false;
-                return Ok(());
+                let msg = "root inode is not an in-use directory".to_string();
+                if self.slot_unreadable(ROOT_INO) || !self.mending() {
+                    self.mend_if(false, msg, "");
+                    self.dirs_complete = false;
+                    return Ok(());
+                }
+                self.mend(format!("{msg}; a new empty root directory made"));
+                self.new_root()?;
             }
         }
         self.parent_of.insert(ROOT_INO, ROOT_INO);
-        let mut queue = VecDeque::from([ROOT_INO]);
+        self.walk_from(VecDeque::from([ROOT_INO]))
+    }
+
+    /// Walks the directories in `queue` and those they reach.
+    fn walk_from(&mut self, mut queue: VecDeque<u64>) -> io::Result<()> {
         while let Some(dir) = queue.pop_front() {
             let mut names = HashSet::new();
             for e in self.dir_extents.get(&dir).cloned().unwrap_or_default() {
                 for k in 0..u64::from(e.len) {
-                    let block = *self.fs.img.block(e.pblk + k)?;
+                    let (pblk, lblk) = (e.pblk + k, u64::from(e.lblk) + k);
+                    let read = *self.fs.img.block(pblk)?;
+                    let mut block = read;
+                    if self.mending() && !self.fs.img.is_bad(pblk) {
+                        if let Some((salvaged, msgs)) = salvage::dir_block(&read) {
+                            for m in msgs {
+                                self.mend(format!("directory {dir}: block {lblk} {m}"));
+                            }
+                            block = *salvaged;
+                        }
+                    }
+                    let mut edited = block;
                     let mut recs = dir_records(&block);
                     while let Some(rec) = recs.next() {
                         match rec {
-                            Ok(r) if r.ino != 0 => self.entry(dir, &r, &mut names, &mut queue),
+                            Ok(r) if r.ino != 0 => {
+                                let edit = self.entry(dir, &r, &mut names, &mut queue)?;
+                                let (ino, dt, name) = match edit {
+                                    None => continue,
+                                    Some(Edit::Remove) => (0, DT_UNKNOWN, &[][..]),
+                                    Some(Edit::Retype(dt)) => (r.ino, dt, r.name),
+                                };
+                                let out = &mut edited[r.offset..];
+                                encode_dir_record(out, ino, r.rec_len, dt, name)
+                                    .map_err(|e| io::Error::other(e.describe()))?;
+                            }
                             Ok(_) => {}
                             Err(err) => {
                                 self.problem(format!(
-                                    "directory {dir}: block {} offset {}: {}",
-                                    u64::from(e.lblk) + k,
+                                    "directory {dir}: block {lblk} offset {}: {}",
                                     recs.offset(),
                                     err.describe()
                                 ));
@@ -663,64 +1041,105 @@ impl Checker {
                             }
                         }
                     }
+                    if edited != read {
+                        self.fs.img.write(pblk * BS, &edited)?;
+                    }
                 }
             }
         }
         Ok(())
     }
 
-    /// One entry of reachable directory `dir`.
+    /// Replaces the root (`-y`), not an in-use directory, by a new empty
+    /// directory; an inode that was there is cleared.
+    fn new_root(&mut self) -> io::Result<()> {
+        if self.inodes.remove(&ROOT_INO).is_some() {
+            let own: Vec<(u64, u64)> = (self.runs.iter())
+                .filter(|(_, r)| r.ino == ROOT_INO)
+                .map(|(&start, r)| (start, r.end - start))
+                .collect();
+            for (start, len) in own {
+                self.unclaim(start, len);
+            }
+            self.cleared.insert(ROOT_INO);
+        }
+        self.damaged.remove(&ROOT_INO);
+        let mut root = Inode::new(S_IFDIR | 0o755, now());
+        root.parent = ROOT_INO;
+        self.fs.put_inode(ROOT_INO, Some(&root))?;
+        self.fs.set_bit(self.fs.geo.ibitmap_start, ROOT_INO - 1, true)?;
+        self.inodes.insert(ROOT_INO, root);
+        self.dir_extents.insert(ROOT_INO, Vec::new());
+        Ok(())
+    }
+
+    /// One entry of reachable directory `dir`; what to change in its
+    /// record (`-y`).
     fn entry(
         &mut self,
         dir: u64,
         rec: &DirRecord,
         names: &mut HashSet<Vec<u8>>,
         queue: &mut VecDeque<u64>,
-    ) {
+    ) -> io::Result<Option<Edit>> {
         let at = format!(
             "directory {dir}: entry '{}'",
             String::from_utf8_lossy(rec.name)
         );
-        if !names.insert(rec.name.to_vec()) {
-            self.problem(format!("{at}: duplicate name"));
+        if !names.insert(rec.name.to_vec()) && self.mend_to(format!("{at}: duplicate name"), "entry removed") {
+            return Ok(Some(Edit::Remove));
         }
         let target = rec.ino;
         if self.wanted.contains(&target) {
             let name = || (dir, rec.name.to_vec());
             self.names.entry(target).or_insert_with(name);
         }
-        let Some(inode) = self.inodes.get(&target).copied() else {
+        let Some(mut inode) = self.inodes.get(&target).copied() else {
             let why = if self.slot_unreadable(target) {
                 "unreadable"
             } else if self.damaged.contains(&target) {
                 "damaged"
             } else if target > self.fs.geo.inodes {
                 "out-of-range"
+            } else if self.cleared.contains(&target) {
+                "cleared"
             } else {
                 "free"
             };
-            self.problem(format!("{at}: refers to {why} inode {target}"));
-            return;
+            let msg = format!("{at}: refers to {why} inode {target}");
+            // An unreadable inode is a media error: its entry stays until
+            // the bad block is cleared and fsck runs again.
+            if why != "unreadable" && self.mend_to(msg.clone(), "entry removed") {
+                return Ok(Some(Edit::Remove));
+            }
+            if why == "unreadable" {
+                self.problem(msg);
+            }
+            return Ok(None);
         };
-        *self.refs.entry(target).or_default() += 1;
-        if rec.file_type != dt_from_mode(inode.mode) {
-            self.problem(format!(
-                "{at}: file type {} but inode {target} is of type {}",
+        let mut edit = None;
+        let dt = dt_from_mode(inode.mode);
+        if rec.file_type != dt {
+            let msg = format!(
+                "{at}: file type {} but inode {target} is of type {dt}",
                 rec.file_type,
-                dt_from_mode(inode.mode)
-            ));
+            );
+            if self.mend(msg) {
+                edit = Some(Edit::Retype(dt));
+            }
         }
         if !inode.is_dir() {
-            return;
+            *self.refs.entry(target).or_default() += 1;
+            return Ok(edit);
         }
-        *self.subdirs.entry(dir).or_default() += 1;
         if let Some(&first) = self.parent_of.get(&target) {
-            if self.is_ancestor(target, dir) {
-                self.problem(format!("{at}: directory {target} contains itself (cycle)"));
+            let msg = if self.is_ancestor(target, dir) {
+                format!("{at}: directory {target} contains itself (cycle)")
             } else {
-                self.problem(format!(
-                    "{at}: directory {target} is already reachable from directory {first}"
-                ));
+                format!("{at}: directory {target} is already reachable from directory {first}")
+            };
+            if self.mend_to(msg, "entry removed") {
+                return Ok(Some(Edit::Remove));
             }
         } else {
             self.parent_of.insert(target, dir);
@@ -728,12 +1147,20 @@ impl Checker {
             self.names.entry(target).or_insert_with(name);
             queue.push_back(target);
             if inode.parent != dir {
-                self.problem(format!(
+                let msg = format!(
                     "directory {target}: parent is inode {}, expected {dir}",
                     inode.parent
-                ));
+                );
+                if self.mend(msg) {
+                    inode.parent = dir;
+                    self.fs.put_inode(target, Some(&inode))?;
+                    self.inodes.insert(target, inode);
+                }
             }
         }
+        *self.refs.entry(target).or_default() += 1;
+        *self.subdirs.entry(dir).or_default() += 1;
+        Ok(edit)
     }
 
     /// Whether reachable directory `a` is `d` or one of its ancestors.
@@ -917,6 +1344,9 @@ impl Checker {
 
     /// Reachability and link counts of every in-use inode.
     fn check_links(&mut self) -> io::Result<()> {
+        if self.mending() && self.dirs_complete {
+            self.reconnect()?;
+        }
         for (ino, mut inode) in self.inodes.clone() {
             let listed = self.orphans.contains(&ino);
             if inode.orphan_next != 0

@@ -239,7 +239,7 @@ fn lost_orphans_are_freed() {
 
 /// An orphan list leading to inode `bad` after one good member: mount
 /// refuses it; `-y` frees the good one and cuts the list.
-fn bad_link(bad: impl FnOnce(&mut TestFs) -> u64, why: &str, code: i32) {
+fn bad_link(bad: impl FnOnce(&mut TestFs) -> u64, why: &str, freed: (u64, u64)) {
     let (img, _) = populated();
     let mut t = TestFs::open(&img);
     let target = bad(&mut t);
@@ -254,20 +254,18 @@ fn bad_link(bad: impl FnOnce(&mut TestFs) -> u64, why: &str, code: i32) {
     assert!(out.contains(&what), "{out}");
     repair(
         &img,
-        code,
-        &[
-            format!("{what} (fixed)"),
-            format!("orphan inode {good}: freed, with 2 block(s)"),
-        ],
+        1,
+        &[format!("orphan inode {good}: freed, with 2 block(s)")],
     );
-    assert_eq!(counts(&img), ((before.0 + 2, before.1 + 1), 0));
+    assert_eq!(counts(&img), ((before.0 + freed.0, before.1 + freed.1), 0));
 }
 
 #[test]
 fn orphan_not_in_use() {
-    bad_link(|_| 3000, "is not in use", 1);
-    bad_link(|t| t.fs.geo.inodes + 1, "is out of range", 1);
-    // A damaged inode stays damaged (and unreachable).
+    bad_link(|_| 3000, "is not in use", (2, 1));
+    bad_link(|t| t.fs.geo.inodes + 1, "is out of range", (2, 1));
+    // A damaged inode whose fields are valid is kept (its checksum set),
+    // and then freed as the orphan it is.
     bad_link(
         |t| {
             let ino = t.alloc_inode(&Inode {
@@ -279,7 +277,7 @@ fn orphan_not_in_use() {
             ino
         },
         "is damaged",
-        4,
+        (2, 2),
     );
 }
 
@@ -343,10 +341,17 @@ fn orphan_with_a_damaged_extent_map() {
     assert_eq!(code, 4, "{out}");
     assert!(out.contains(&what), "{out}");
     assert!(out.contains("overlaps the metadata areas"), "{out}");
-    repair(&img, 4, &[what]);
-    assert_eq!(counts(&img), (before, 0));
-    let (_, out) = check_n(&img);
-    assert!(out.contains(&format!("inode {ino}: lost orphan")), "{out}");
+    // -y drops the extent in the metadata and then frees the orphan with
+    // the block that was its own.
+    repair(
+        &img,
+        1,
+        &[
+            "overlaps the metadata areas; dropped (fixed)".into(),
+            format!("orphan inode {ino}: freed, with 1 block(s)"),
+        ],
+    );
+    assert_eq!(counts(&img), ((before.0 + 1, before.1 + 1), 0));
 }
 
 #[test]
@@ -369,9 +374,20 @@ fn orphan_sharing_a_block() {
         out.contains(&format!("already owned by inode {o}")),
         "{out}"
     );
-    // The block stays allocated: the thief uses it.
-    repair(&img, 4, &[what]);
-    assert_eq!(counts(&img), (before, 0));
+    // The thief gets a copy of the block; the orphan is freed with its own.
+    repair(
+        &img,
+        1,
+        &[
+            format!("already owned by inode {o}; copied to blocks from"),
+            format!("orphan inode {o}: freed, with 1 block(s)"),
+        ],
+    );
+    assert_eq!(counts(&img), ((before.0, before.1 + 1), 0));
+    let mut t = TestFs::open(&img);
+    let copy = t.map(thief).extents[0].pblk;
+    assert_ne!(copy, shared);
+    assert_eq!(t.fs.img.block(copy).unwrap(), t.fs.img.block(shared).unwrap());
 }
 
 /// iget refuses a symlink with a NUL in its target, so mount refuses such
@@ -397,10 +413,11 @@ fn orphan_symlink_with_a_nul() {
         out.contains(&format!("inode {ino}: NUL byte in the symlink target")),
         "{out}"
     );
+    // -y clears it (a symlink that cannot be valid) and frees its block.
     repair(
         &img,
         1,
-        &[format!("orphan inode {ino}: freed, with 1 block(s)")],
+        &[format!("inode {ino}: NUL byte in the symlink target; cleared (fixed)")],
     );
     assert_eq!(counts(&img), ((before.0 + 1, before.1 + 1), 0));
 }

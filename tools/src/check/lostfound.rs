@@ -177,23 +177,33 @@ impl Checker {
         Ok(None)
     }
 
-    /// A free block: owned by nothing, clear in the block bitmap, not bad;
-    /// claimed for `ino` (as `part`) and marked in use.
+    /// A free block, claimed for `ino` (see [`Checker::alloc_run`]).
     fn alloc_block(&mut self, ino: u64, part: Part) -> io::Result<Option<u64>> {
+        self.alloc_run(ino, 1, part)
+    }
+
+    /// The first run of `len` free blocks (owned by nothing, clear in the
+    /// block bitmap, not bad), claimed for `ino` (as `part`) and marked in
+    /// use.
+    pub(super) fn alloc_run(&mut self, ino: u64, len: u64, part: Part) -> io::Result<Option<u64>> {
         let geo = self.fs.geo;
-        for b in geo.data_start..geo.blocks {
-            if super::set(&self.claimed, b)
-                || self.fs.img.is_bad(b)
-                || self.fs.bit(geo.bbitmap_start, b)?
-            {
-                continue;
+        let mut start = geo.data_start;
+        let mut b = start;
+        while b < geo.blocks && b - start < len {
+            if super::set(&self.claimed, b) || self.fs.img.is_bad(b) || self.fs.bit(geo.bbitmap_start, b)? {
+                start = b + 1;
             }
-            self.claim(ino, b, 1, part, "new block");
-            self.fs.set_bit(geo.bbitmap_start, b, true)?;
-            self.taken_from_free(1, 0)?;
-            return Ok(Some(b));
+            b += 1;
         }
-        Ok(None)
+        if b - start < len || len == 0 {
+            return Ok(None);
+        }
+        self.claim(ino, start, len, part, "new blocks");
+        for x in start..start + len {
+            self.fs.set_bit(geo.bbitmap_start, x, true)?;
+        }
+        self.taken_from_free(len, 0)?;
+        Ok(Some(start))
     }
 
     /// Adds the entry `name` -> `ino` (of type `dt`) to walked directory

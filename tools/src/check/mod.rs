@@ -50,6 +50,10 @@ pub enum Level {
     Yes,
 }
 
+/// The longest extent (in blocks) fsck copies when two inodes own its
+/// blocks; a longer one is dropped from the second owner.
+const MAX_CLONE: u64 = 4096;
+
 /// Passes [`repair`] makes at most: each one repairs what the damage found
 /// by the one before left (an inode cleared leaves entries naming it, a
 /// directory entry removed leaves an inode to reconnect, ...).
@@ -774,10 +778,18 @@ impl Checker {
                 continue;
             }
             if let (true, Some((first, owner))) = (mend, self.taken(e.pblk, e.len.into())) {
-                self.mend(format!(
-                    "{at}: block {first} already owned by inode {owner}; dropped"
-                ));
+                // Each owner keeps the data: this one gets a copy, as
+                // e2fsck's pass 1B does; dropped if no room.
+                let msg = format!("{at}: block {first} already owned by inode {owner}");
                 rewrite = true;
+                let Some(copy) = self.clone_extent(ino, e)? else {
+                    self.mend(format!("{msg}; dropped (no free run to copy it to)"));
+                    continue;
+                };
+                self.mend(format!("{msg}; copied to blocks from {}", copy.pblk));
+                end = copy.end();
+                mapped += u64::from(copy.len);
+                valid.push(copy);
                 continue;
             }
             end = e.end();
@@ -819,6 +831,28 @@ impl Checker {
             self.dir_extents.insert(ino, valid);
         }
         Ok(())
+    }
+
+    /// A copy of extent `e` of `ino` in free blocks (claimed for it), for
+    /// an extent whose blocks another inode owns; `None` when it is longer
+    /// than [`MAX_CLONE`] or no free run is that long.
+    fn clone_extent(&mut self, ino: u64, e: &Extent) -> io::Result<Option<Extent>> {
+        let len = u64::from(e.len);
+        if len > MAX_CLONE {
+            return Ok(None);
+        }
+        let part = Part::Extent {
+            lblk: e.lblk.into(),
+            unwritten: e.unwritten,
+        };
+        let Some(to) = self.alloc_run(ino, len, part)? else {
+            return Ok(None);
+        };
+        for k in 0..len {
+            let block = *self.fs.img.block(e.pblk + k)?;
+            self.fs.img.write((to + k) * BS, &block)?;
+        }
+        Ok(Some(Extent { pblk: to, ..*e }))
     }
 
     /// Records a problem repaired at `-y` when `mend` (else a problem).

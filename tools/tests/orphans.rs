@@ -387,7 +387,8 @@ fn orphan_sharing_a_block() {
     let mut t = TestFs::open(&img);
     let copy = t.map(thief).extents[0].pblk;
     assert_ne!(copy, shared);
-    assert_eq!(t.fs.img.block(copy).unwrap(), t.fs.img.block(shared).unwrap());
+    let a = *t.fs.img.block(copy).unwrap();
+    assert!(a == *t.fs.img.block(shared).unwrap());
 }
 
 /// iget refuses a symlink with a NUL in its target, so mount refuses such

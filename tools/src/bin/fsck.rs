@@ -167,7 +167,7 @@ fn run(args: &Args) -> io::Result<u8> {
             }
         }
     };
-    if report.needs_yes && code != CLEAN && code != CORRECTED {
+    if level == Level::Preen && code == UNCORRECTED {
         say!("fsck.daxfs: some problems need fsck.daxfs -y, which may clear or drop what cannot be saved");
     }
     let status = match code {

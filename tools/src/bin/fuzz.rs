@@ -6,6 +6,9 @@
 //!                                   change a few fields, checksums recomputed
 //! daxfs-fuzz undo DEV FILE...       write back what undo files saved
 //! daxfs-fuzz save DEV FILE          save every metadata block (an undo file)
+//! daxfs-fuzz corrupt DEV --seed N --damage flip|zero|ones|field [--blocks FILE]
+//!                                   damage one metadata block blindly (or,
+//!                                   `field`, mutate), for the repair corpus
 //! daxfs-fuzz exercise DIR [--log FILE] [--focus FILE]
 //!                                   the workload for a mounted image
 //! ```
@@ -25,6 +28,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use daxfs::cli::parse_args;
 use daxfs::dev::Device;
+use daxfs::fuzz::corrupt::Damage;
 use daxfs::fuzz::{self, BlockSet, Survey};
 use daxfs::image::{Fs, Image};
 use daxfs::SB_PRIMARY_OFFSET;
@@ -60,6 +64,21 @@ enum Cmd {
     /// Save every metadata block of DEV (fixed areas, directory and extent
     /// blocks, long symlink targets) to FILE, to be restored with `undo`.
     Save { device: PathBuf, file: PathBuf },
+    /// Damage DEV for the repair corpus: one metadata block gets random
+    /// byte flips, is zeroed or has fields set to all-ones (blind: the
+    /// blocks are daxfs's live metadata, or those listed in --blocks, one
+    /// 4 KiB block number per line, for any filesystem); `field` is
+    /// `mutate` without an undo file.
+    Corrupt {
+        device: PathBuf,
+        #[arg(long)]
+        seed: u64,
+        #[arg(long, value_name = "flip|zero|ones|field")]
+        damage: String,
+        /// The blocks to choose from (4 KiB block numbers, one per line).
+        #[arg(long, value_name = "FILE")]
+        blocks: Option<PathBuf>,
+    },
     /// Walk, read, write and change the namespace of the mounted tree DIR.
     Exercise {
         dir: PathBuf,
@@ -136,6 +155,34 @@ fn save(path: &Path, file: &Path) -> Result<()> {
     Ok(())
 }
 
+fn corrupt(path: &Path, seed: u64, damage: &str, blocks: Option<&Path>) -> Result<()> {
+    if damage == "field" {
+        let mut fs = open_fs(path, true)?;
+        let m = fuzz::mutate(&mut fs, seed)?;
+        fs.img.flush()?;
+        println!("seed {seed}: {m}");
+        return Ok(());
+    }
+    let kind = Damage::parse(damage).ok_or_else(|| format!("unknown damage {damage:?}"))?;
+    let list: Vec<u64> = match blocks {
+        Some(file) => {
+            let text = fs::read_to_string(file)?;
+            let list: std::result::Result<Vec<u64>, _> = text.split_whitespace().map(str::parse).collect();
+            list.map_err(|e| format!("{}: {e}", file.display()))?
+        }
+        None => {
+            let mut fs = open_fs(path, false)?;
+            Survey::take(&mut fs)?.live_metadata_blocks().into_iter().collect()
+        }
+    };
+    let dev = Device::open(path, true)?;
+    dev.flush_buffers()?;
+    println!("{}", fuzz::corrupt::corrupt(&dev, &list, seed, kind)?);
+    dev.sync()?;
+    dev.flush_buffers()?;
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Mutate {
@@ -146,6 +193,12 @@ fn run(cli: Cli) -> Result<()> {
         } => mutate(&device, seed, &file, focus.as_deref()),
         Cmd::Undo { device, files } => undo(&device, &files),
         Cmd::Save { device, file } => save(&device, &file),
+        Cmd::Corrupt {
+            device,
+            seed,
+            damage,
+            blocks,
+        } => corrupt(&device, seed, &damage, blocks.as_deref()),
         Cmd::Exercise { dir, log, focus } => {
             let focus = read_focus(focus.as_deref())?;
             println!("{}", fuzz::exercise::run(&dir, log.as_deref(), &focus)?);

@@ -141,7 +141,7 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
     let mut report = Report::default();
     let primary = img.read_sb(SB_PRIMARY_OFFSET)?;
     let backup = img.read_sb(SB_BACKUP_OFFSET)?;
-    let trusted = match (&primary, &backup) {
+    let mut trusted = match (&primary, &backup) {
         (Ok(p), Ok(b)) if p == b => Some((*p, None)),
         (Ok(p), _) => Some((*p, Some(SB_BACKUP_OFFSET))),
         (Err(_), Ok(b)) => Some((*b, Some(SB_PRIMARY_OFFSET))),
@@ -157,6 +157,26 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
                 msg: format!("{name} superblock: {}", e.describe()),
                 fixed: repair && stale == Some(offset),
             });
+        }
+    }
+    if trusted.is_none() && level == Level::Yes {
+        if let Some(sb) = rebuild_sb(&mut img)? {
+            for p in &mut report.problems {
+                p.fixed = true;
+            }
+            report.problems.push(Problem {
+                msg: format!(
+                    "superblocks: rebuilt from their layout fields ({} blocks, {} inodes, \
+                     {} journal blocks), checked against the state block and the root",
+                    sb.blocks, sb.inodes, sb.journal_blocks
+                ),
+                fixed: true,
+            });
+            let mut buf = [0u8; SB_SIZE];
+            sb.encode(&mut buf);
+            img.write(SB_PRIMARY_OFFSET, &buf)?;
+            img.write(SB_BACKUP_OFFSET, &buf)?;
+            trusted = Some((sb, None));
         }
     }
     let Some((sb, _)) = trusted else {
@@ -188,6 +208,68 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
     }
     c.run()?;
     Ok((c.report, c.fs.img))
+}
+
+/// A superblock for an image whose superblocks both fail validation but
+/// decode (their checksums hold): from the fields of either, the layouts
+/// mkfs could have made (its recorded areas, the whole device, the default
+/// inode and journal sizes); the first whose state block and root
+/// directory are where it says.  `None` when none fits.
+fn rebuild_sb(img: &mut Image) -> io::Result<Option<SuperBlock>> {
+    let size = img.device().size();
+    let dev_blocks = (size / BS).min(MAX_BLOCKS);
+    for offset in [SB_PRIMARY_OFFSET, SB_BACKUP_OFFSET] {
+        let mut raw = [0u8; SB_SIZE];
+        img.read(offset, &mut raw)?;
+        let Ok(old) = SuperBlock::decode(&raw) else {
+            continue;
+        };
+        let inodes = [
+            old.inodes,
+            old.itable_blocks.saturating_mul(INODES_PER_BLOCK),
+            default_inodes(dev_blocks),
+        ];
+        let journal = [
+            old.journal_blocks,
+            old.ibitmap_start.saturating_sub(old.journal_start),
+            JOURNAL_BLOCKS_DEFAULT,
+        ];
+        for blocks in [old.blocks, dev_blocks] {
+            for &i in &inodes {
+                for &j in &journal {
+                    let Ok(geo) = Geometry::new(blocks, i, j) else {
+                        continue;
+                    };
+                    let sb = SuperBlock::new(&geo, old.uuid, old.label, old.mkfs_time);
+                    if sb.validate(size).is_ok() && fits(img, &geo)? {
+                        return Ok(Some(sb));
+                    }
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Whether the state block decodes and the root inode is a directory whose
+/// extents lie in the data area of `geo`.
+fn fits(img: &mut Image, geo: &Geometry) -> io::Result<bool> {
+    let mut state = [0u8; STATE_SIZE];
+    img.read(STATE_BLOCK * BS, &mut state)?;
+    let Some(at) = geo.inode_offset(ROOT_INO) else {
+        return Ok(false);
+    };
+    if at.saturating_add(INODE_SIZE as u64) > img.device().size() {
+        return Ok(false);
+    }
+    let mut slot = [0u8; INODE_SIZE];
+    img.read(at, &mut slot)?;
+    let Ok(root) = Inode::decode(&slot) else {
+        return Ok(false);
+    };
+    let extents_fit = (0..root.inline_count())
+        .all(|k| matches!(root.inline_extent(k), Some(Ok(e)) if geo.is_data(e.pblk, e.len.into())));
+    Ok(StateBlock::decode_header(&state).is_ok() && root.is_dir() && extents_fit)
 }
 
 struct Checker {

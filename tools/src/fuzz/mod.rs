@@ -17,6 +17,7 @@
 //! [`BlockSet::restore`] puts that back.  [`verify`] checks afterwards that
 //! the checksums hold where the mutation says they do.
 
+pub mod corrupt;
 mod journal;
 mod mutate;
 mod survey;

@@ -166,6 +166,25 @@ impl Survey {
     /// area, directory blocks, extent chain blocks and the blocks of long
     /// symlinks.  Saving and restoring them gives back the filesystem as it
     /// was, whatever a mount changed since (file data excepted).
+    /// The metadata blocks that hold something: the superblocks, the
+    /// state block, the journal's first block, both bitmaps, the inode
+    /// table blocks holding an in-use inode, and the directory, extent and
+    /// symlink blocks (what the repair corpus damages).
+    pub fn live_metadata_blocks(&self) -> BTreeSet<u64> {
+        let geo = self.geo;
+        let mut set = self.metadata_blocks();
+        set.retain(|&b| b >= geo.data_start);
+        set.extend([0, 1, 2, geo.journal_start]);
+        set.extend(geo.ibitmap_start..geo.ibitmap_start + geo.ibitmap_blocks);
+        set.extend(geo.bbitmap_start..geo.bbitmap_start + geo.bbitmap_blocks);
+        for info in &self.inodes {
+            if let Some(at) = geo.inode_offset(info.ino) {
+                set.insert(at / BLOCK_SIZE as u64);
+            }
+        }
+        set
+    }
+
     pub fn metadata_blocks(&self) -> BTreeSet<u64> {
         let mut set: BTreeSet<u64> = (0..self.geo.data_start).collect();
         set.extend(self.dir_blocks.iter().map(|&(_, b)| b));

@@ -179,6 +179,30 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
             trusted = Some((sb, None));
         }
     }
+    // A valid superblock whose layout does not fit the metadata (a
+    // checksum is no proof: a field changed and the areas recomputed).
+    if let Some((sb, _)) = trusted.filter(|_| img.bad_blocks().is_empty()) {
+        if !fits(&mut img, &sb.geometry())? {
+            let msg = "superblock: the block bitmap or state block is not where its layout says".to_string();
+            match rebuild_sb(&mut img)?.filter(|_| level == Level::Yes) {
+                Some(new) if new != sb => {
+                    report.problems.push(Problem {
+                        msg: format!(
+                            "{msg}; rebuilt ({} blocks, {} inodes, {} journal blocks)",
+                            new.blocks, new.inodes, new.journal_blocks
+                        ),
+                        fixed: true,
+                    });
+                    let mut buf = [0u8; SB_SIZE];
+                    new.encode(&mut buf);
+                    img.write(SB_PRIMARY_OFFSET, &buf)?;
+                    img.write(SB_BACKUP_OFFSET, &buf)?;
+                    trusted = Some((new, None));
+                }
+                _ => report.notes.push(msg),
+            }
+        }
+    }
     let Some((sb, _)) = trusted else {
         for r in img.bad_blocks() {
             report.problems.push(Problem {
@@ -211,10 +235,11 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
 }
 
 /// A superblock for an image whose superblocks both fail validation but
-/// decode (their checksums hold): from the fields of either, the layouts
-/// mkfs could have made (its recorded areas, the whole device, the default
-/// inode and journal sizes); the first whose state block and root
-/// directory are where it says.  `None` when none fits.
+/// decode (their checksums hold), or whose layout does not fit what is on
+/// the device: from the fields of either, the layouts mkfs could have made
+/// (the recorded areas, values near the recorded ones, the whole device,
+/// the default inode and journal sizes); the first whose state block,
+/// bitmaps and root directory are where it says.  `None` when none fits.
 fn rebuild_sb(img: &mut Image) -> io::Result<Option<SuperBlock>> {
     let size = img.device().size();
     let dev_blocks = (size / BS).min(MAX_BLOCKS);
@@ -224,24 +249,31 @@ fn rebuild_sb(img: &mut Image) -> io::Result<Option<SuperBlock>> {
         let Ok(old) = SuperBlock::decode(&raw) else {
             continue;
         };
-        let inodes = [
-            old.inodes,
-            old.itable_blocks.saturating_mul(INODES_PER_BLOCK),
-            default_inodes(dev_blocks),
-        ];
-        let journal = [
-            old.journal_blocks,
+        let near = |x: u64, unit: u64| {
+            [x, x.saturating_add(unit), x.saturating_sub(unit), x / 2, x.saturating_mul(2)]
+        };
+        let mut blocks = near(old.blocks, 1).to_vec();
+        blocks.extend([old.blocks.saturating_add(DATA_ALIGN_BLOCKS), old.blocks.saturating_sub(DATA_ALIGN_BLOCKS), dev_blocks]);
+        let mut journal = near(old.journal_blocks, 1).to_vec();
+        journal.extend([
             old.ibitmap_start.saturating_sub(old.journal_start),
             JOURNAL_BLOCKS_DEFAULT,
-        ];
-        for blocks in [old.blocks, dev_blocks] {
+            JOURNAL_BLOCKS_MIN,
+        ]);
+        for &b in &blocks {
+            let mut inodes = near(old.inodes, INODES_PER_BLOCK).to_vec();
+            inodes.extend([
+                old.itable_blocks.saturating_mul(INODES_PER_BLOCK),
+                default_inodes(b),
+                INODES_PER_BLOCK,
+            ]);
             for &i in &inodes {
                 for &j in &journal {
-                    let Ok(geo) = Geometry::new(blocks, i, j) else {
+                    let Ok(geo) = Geometry::new(b, i, j) else {
                         continue;
                     };
                     let sb = SuperBlock::new(&geo, old.uuid, old.label, old.mkfs_time);
-                    if sb.validate(size).is_ok() && fits(img, &geo)? {
+                    if sb.validate(size).is_ok() && fits(img, &geo)? && root_fits(img, &geo)? {
                         return Ok(Some(sb));
                     }
                 }
@@ -251,11 +283,25 @@ fn rebuild_sb(img: &mut Image) -> io::Result<Option<SuperBlock>> {
     Ok(None)
 }
 
-/// Whether the state block decodes and the root inode is a directory whose
-/// extents lie in the data area of `geo`.
+/// Whether the metadata is where `geo` says: the state block's journal
+/// header decodes and the block bitmap marks every block before the data
+/// area in use (as every valid daxfs block bitmap does).
 fn fits(img: &mut Image, geo: &Geometry) -> io::Result<bool> {
     let mut state = [0u8; STATE_SIZE];
     img.read(STATE_BLOCK * BS, &mut state)?;
+    let end = geo.bbitmap_start.saturating_add(geo.bbitmap_blocks).saturating_mul(BS);
+    if end > img.device().size() || geo.data_start > geo.bbitmap_blocks * BITS_PER_BLOCK {
+        return Ok(false);
+    }
+    let mut prefix = vec![0u8; geo.data_start.div_ceil(8) as usize];
+    img.read(geo.bbitmap_start * BS, &mut prefix)?;
+    let marked = (0..geo.data_start).all(|b| set(&prefix, b));
+    Ok(StateBlock::decode_header(&state).is_ok() && marked)
+}
+
+/// Whether the root inode is a directory whose extents lie in the data
+/// area of `geo`.
+fn root_fits(img: &mut Image, geo: &Geometry) -> io::Result<bool> {
     let Some(at) = geo.inode_offset(ROOT_INO) else {
         return Ok(false);
     };
@@ -269,7 +315,7 @@ fn fits(img: &mut Image, geo: &Geometry) -> io::Result<bool> {
     };
     let extents_fit = (0..root.inline_count())
         .all(|k| matches!(root.inline_extent(k), Some(Ok(e)) if geo.is_data(e.pblk, e.len.into())));
-    Ok(StateBlock::decode_header(&state).is_ok() && root.is_dir() && extents_fit)
+    Ok(root.is_dir() && root.parent == ROOT_INO && extents_fit)
 }
 
 struct Checker {

@@ -20,8 +20,14 @@ const BS: u64 = BLOCK_SIZE as u64;
 /// One block.
 pub type Block = [u8; BLOCK_SIZE as usize];
 
-/// Blocks read from a device on first use, kept in memory, and written back
-/// (only those changed) by [`Image::flush`].
+/// Blocks kept in memory that are not dirty, at most (64 MiB): past it the
+/// clean ones are dropped (they are read again when needed), so that a
+/// check's memory does not grow with the metadata it reads.
+const MAX_CLEAN: usize = 16384;
+
+/// Blocks read from a device on first use, kept in memory (the clean ones
+/// up to [`MAX_CLEAN`]), and written back (only those changed) by
+/// [`Image::flush`].
 #[derive(Debug)]
 pub struct Image {
     dev: Device,
@@ -158,6 +164,7 @@ impl Image {
         let mut buf = vec![0u8; (CHUNK * BS) as usize];
         let mut start = range.start;
         while start < range.end {
+            self.trim();
             let n = CHUNK.min(range.end - start);
             let bytes = &mut buf[..(n * BS) as usize];
             bytes.fill(0);
@@ -185,8 +192,17 @@ impl Image {
         Ok(())
     }
 
+    /// Drops the clean blocks when there are too many.
+    fn trim(&mut self) {
+        if self.cache.len() >= MAX_CLEAN + self.dirty.len() {
+            let dirty = &self.dirty;
+            self.cache.retain(|n, _| dirty.contains(n));
+        }
+    }
+
     fn entry(&mut self, n: u64) -> io::Result<&mut Block> {
         if !self.cache.contains_key(&n) {
+            self.trim();
             let mut b = Box::new([0u8; BLOCK_SIZE as usize]);
             self.read_block(n, &mut b)?;
             self.cache.insert(n, b);
@@ -379,9 +395,21 @@ impl Fs {
         Ok(Fs::new(Image::new(dev), sb))
     }
 
-    /// Reads every metadata block (`0..data_start`) into the cache.
+    /// Reads the metadata blocks before the inode table (superblocks,
+    /// state block, journal, bitmaps) into the cache, in large reads; the
+    /// inode table is read as it is used ([`Fs::load_inodes`]).
     pub fn load_metadata(&mut self) -> io::Result<()> {
-        self.img.load(0..self.geo.data_start)
+        self.img.load(0..self.geo.itable_start)
+    }
+
+    /// Reads the inode table blocks holding inodes `first..first + n` into
+    /// the cache, in large reads.
+    pub fn load_inodes(&mut self, first: u64, n: u64) -> io::Result<()> {
+        let geo = self.geo;
+        let start = geo.itable_start + first.saturating_sub(1) / INODES_PER_BLOCK;
+        let end = (geo.itable_start + (first.saturating_add(n)).div_ceil(INODES_PER_BLOCK))
+            .min(geo.itable_start + geo.itable_blocks);
+        self.img.load(start..end.max(start))
     }
 
     /// `count` blocks from block `start`, as one buffer.

@@ -8,7 +8,11 @@
 //! `-n` is then clean, a second `-y` changes no byte, and the tree walks
 //! from the root with every inode and extent map intact; `-p` on another
 //! copy either repairs (then `-n` is clean) or leaves exit 4 and says that
-//! `-y` is needed.  The rates are printed (`cargo test -- --nocapture`).
+//! `-y` is needed.  The one report `-y` may leave is a filesystem larger
+//! than its device (both superblocks agree on a size the device does not
+//! have): a wrong partition is as likely as a wrong field, and fsck, like
+//! e2fsck, does not guess.  The rates are printed (`cargo test --
+//! --nocapture`).
 
 mod common;
 
@@ -104,7 +108,7 @@ fn repair_corpus() {
     let mut lines = Vec::new();
     for kind in kinds {
         let name = kind.map_or("field", Damage::name);
-        let (mut detected, mut preened, mut whole) = (0, 0, 0);
+        let (mut detected, mut preened, mut whole, mut refused) = (0, 0, 0, 0);
         for seed in 0..PER_KIND {
             let img = copy(&base);
             let what = damage(&img, seed, kind);
@@ -128,6 +132,11 @@ fn repair_corpus() {
                 _ => panic!("{name} {what}: fsck -p exit {code}\n{out}"),
             }
             let (code, out) = fsck_out(&["-y"], &img);
+            if code == 4 && out.contains("fsck does not guess which") {
+                // A filesystem larger than its device: e2fsck refuses too.
+                refused += 1;
+                continue;
+            }
             assert_eq!(code, 1, "{name} {what}: fsck -y\n{out}");
             let (code, after) = check_n(&img);
             assert_eq!(code, 0, "{name} {what}: -n after -y\n{out}\n{after}");
@@ -140,8 +149,10 @@ fn repair_corpus() {
         }
         assert!(detected * 2 > PER_KIND, "{name}: only {detected} of {PER_KIND} reported");
         lines.push(format!(
-            "{name}: {PER_KIND} images, {detected} reported by -n, all {detected} repaired by -y \
-             ({preened} by -p alone); after -y every inode is reachable in {whole}"
+            "{name}: {PER_KIND} images, {detected} reported by -n, {} repaired by -y \
+             ({preened} by -p alone), {refused} refused (larger than the device); after -y \
+             every inode is reachable in {whole}",
+            detected - refused
         ));
     }
     for l in &lines {

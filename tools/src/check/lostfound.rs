@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::io;
 
-use super::{Checker, Part, BS};
+use super::{Checker, Part, Slim, BS};
 use crate::image::chain_len;
 use crate::*;
 
@@ -21,7 +21,7 @@ pub const LOST_FOUND: &[u8] = b"lost+found";
 
 impl Checker {
     /// Whether in-use inode `ino` is named by no directory walked.
-    fn unnamed(&self, ino: u64, inode: &Inode) -> bool {
+    fn unnamed(&self, ino: u64, inode: &Slim) -> bool {
         if inode.is_dir() {
             !self.parent_of.contains_key(&ino)
         } else {
@@ -32,7 +32,7 @@ impl Checker {
     /// Reconnects every in-use inode with links that no directory names
     /// (not an orphan being freed) into `/lost+found`.
     pub(super) fn reconnect(&mut self) -> io::Result<()> {
-        let lost = |c: &Self, ino: u64, i: &Inode| {
+        let lost = |c: &Self, ino: u64, i: &Slim| {
             i.nlink != 0 && c.unnamed(ino, i) && !c.lost.contains(&ino)
         };
         let dirs: Vec<u64> = (self.inodes.iter())
@@ -87,9 +87,10 @@ impl Checker {
     /// Gives `ino` the entry `#ino` in `/lost+found`; false (and a problem)
     /// when there is no room for it.
     fn reconnect_one(&mut self, ino: u64) -> io::Result<bool> {
-        let Some(mut inode) = self.inodes.get(&ino).copied() else {
+        if !self.inodes.contains_key(&ino) {
             return Ok(true);
-        };
+        }
+        let mut inode = self.full(ino)?;
         let msg = format!("inode {ino}: unreachable (in no directory, not on the orphan list)");
         let name = format!("#{ino}");
         let lf = match self.lost_found()? {
@@ -106,7 +107,7 @@ impl Checker {
             *self.subdirs.entry(lf).or_default() += 1;
             inode.parent = lf;
             self.fs.put_inode(ino, Some(&inode))?;
-            self.inodes.insert(ino, inode);
+            self.inodes.insert(ino, Slim::of(&inode));
         }
         Ok(true)
     }
@@ -114,7 +115,7 @@ impl Checker {
     /// `/lost+found`, made if the root has none (`None`: no room).
     fn lost_found(&mut self) -> io::Result<Option<u64>> {
         if let Some(ino) = self.lookup(ROOT_INO, LOST_FOUND)? {
-            if self.inodes.get(&ino).is_some_and(Inode::is_dir) {
+            if self.inodes.get(&ino).is_some_and(Slim::is_dir) {
                 return Ok(Some(ino));
             }
             return Ok(None); // the name is taken by something else
@@ -126,7 +127,7 @@ impl Checker {
         dir.parent = ROOT_INO;
         self.fs.put_inode(ino, Some(&dir))?;
         self.fs.set_bit(self.fs.geo.ibitmap_start, ino - 1, true)?;
-        self.inodes.insert(ino, dir);
+        self.inodes.insert(ino, Slim::of(&dir));
         self.dir_extents.insert(ino, Vec::new());
         if !self.add_entry(ROOT_INO, LOST_FOUND, ino, DT_DIR)? {
             self.fs.put_inode(ino, None)?;
@@ -242,9 +243,10 @@ impl Checker {
     /// Adds a block holding the one entry `name` -> `ino` at the end of
     /// directory `dir`.
     fn grow_dir(&mut self, dir: u64, name: &[u8], ino: u64, dt: u8) -> io::Result<bool> {
-        let Some(mut inode) = self.inodes.get(&dir).copied() else {
+        if !self.inodes.contains_key(&dir) {
             return Ok(false);
-        };
+        }
+        let mut inode = self.full(dir)?;
         let map = self.fs.read_map(dir, &inode)?;
         let mut exts = self.dir_extents.get(&dir).cloned().unwrap_or_default();
         let mut chain = map.chain;
@@ -292,7 +294,7 @@ impl Checker {
         self.fs.put_extents(dir, &mut inode, &exts, &chain[..keep])?;
         inode.size += BS;
         self.fs.put_inode(dir, Some(&inode))?;
-        self.inodes.insert(dir, inode);
+        self.inodes.insert(dir, Slim::of(&inode));
         self.dir_extents.insert(dir, exts);
         Ok(true)
     }

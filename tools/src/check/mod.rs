@@ -203,6 +203,24 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
             }
         }
     }
+    if trusted.is_none() {
+        let mut raw = [0u8; SB_SIZE];
+        img.read(SB_PRIMARY_OFFSET, &mut raw)?;
+        let dev_blocks = img.device().size() / BS;
+        if let Ok(sb) = SuperBlock::decode(&raw) {
+            if sb.blocks > dev_blocks.saturating_add(DATA_ALIGN_BLOCKS) {
+                report.problems.push(Problem {
+                    msg: format!(
+                        "the filesystem has {} blocks, the device {dev_blocks}: the device (or \
+                         partition) is too small or the superblocks are wrong; fsck does not \
+                         guess which",
+                        sb.blocks
+                    ),
+                    fixed: false,
+                });
+            }
+        }
+    }
     let Some((sb, _)) = trusted else {
         for r in img.bad_blocks() {
             report.problems.push(Problem {
@@ -249,6 +267,11 @@ fn rebuild_sb(img: &mut Image) -> io::Result<Option<SuperBlock>> {
         let Ok(old) = SuperBlock::decode(&raw) else {
             continue;
         };
+        if old.blocks > dev_blocks.saturating_add(DATA_ALIGN_BLOCKS) {
+            // The device is smaller than the filesystem: a partition or
+            // device size is wrong, not the superblock (e2fsck refuses too).
+            continue;
+        }
         let near = |x: u64, unit: u64| {
             [x, x.saturating_add(unit), x.saturating_sub(unit), x / 2, x.saturating_mul(2)]
         };
@@ -326,8 +349,9 @@ struct Checker {
     report: Report,
     /// The state block, after any replay.
     state: Option<StateBlock>,
-    /// Decodable in-use inodes.
-    inodes: BTreeMap<u64, Inode>,
+    /// Decodable in-use inodes, the fields the walk needs (the whole
+    /// inode is read again when it is needed: [`Checker::full`]).
+    inodes: BTreeMap<u64, Slim>,
     /// Nonzero slots that do not decode.
     damaged: HashSet<u64>,
     /// Inodes cleared by this pass (entries naming them are removed).
@@ -366,6 +390,37 @@ struct Checker {
     /// Reachable directories and wanted inodes -> (directory, name) of the
     /// first entry naming them.
     names: HashMap<u64, (u64, Vec<u8>)>,
+}
+
+/// What the check keeps of each in-use inode (32 bytes, not 256: memory
+/// grows with the files, docs/fsck.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slim {
+    mode: u32,
+    nlink: u32,
+    parent: u64,
+    orphan_next: u64,
+    size: u64,
+}
+
+impl Slim {
+    fn of(i: &Inode) -> Self {
+        Slim {
+            mode: i.mode,
+            nlink: i.nlink,
+            parent: i.parent,
+            orphan_next: i.orphan_next,
+            size: i.size,
+        }
+    }
+
+    fn file_type(&self) -> u32 {
+        self.mode & S_IFMT
+    }
+
+    fn is_dir(&self) -> bool {
+        self.file_type() == S_IFDIR
+    }
 }
 
 /// A change to one directory record (`-y`).
@@ -524,7 +579,9 @@ impl Checker {
         for b in 0..geo.data_start {
             bitmap_set(&mut self.claimed, b);
         }
-        for (ino, inode) in self.inodes.clone() {
+        let inos: Vec<u64> = self.inodes.keys().copied().collect();
+        for ino in inos {
+            let inode = self.full(ino)?;
             self.check_inode(ino, &inode)?;
         }
         self.wanted = self.bad_owners();
@@ -536,6 +593,13 @@ impl Checker {
         self.report_bad_blocks()?;
         self.refuse_bad_writes();
         Ok(())
+    }
+
+    /// In-use inode `ino` (in `inodes`: it decodes), whole.
+    fn full(&mut self, ino: u64) -> io::Result<Inode> {
+        self.fs.inode(ino)?.map_err(|e| {
+            io::Error::other(format!("inode {ino} changed under the check: {}", e.describe()))
+        })
     }
 
     fn problem(&mut self, msg: String) {
@@ -672,7 +736,11 @@ impl Checker {
         let geo = self.fs.geo;
         let disk = self.fs.inode_bitmap()?;
         let mut want = disk.clone();
+        const AHEAD: u64 = 256 * INODES_PER_BLOCK;
         for ino in 1..=geo.inodes {
+            if ino % AHEAD == 1 {
+                self.fs.load_inodes(ino, AHEAD)?;
+            }
             let slot = self.fs.inode_slot(ino)?;
             let marked = set(&disk, ino - 1);
             // A bad bitmap block is reported as one, not bit by bit.
@@ -708,7 +776,7 @@ impl Checker {
                     {
                         bitmap_set(&mut want, ino - 1);
                     }
-                    self.inodes.insert(ino, inode);
+                    self.inodes.insert(ino, Slim::of(&inode));
                 }
                 Err(e) => {
                     let msg = format!("inode {ino}: {}", e.describe());
@@ -719,7 +787,7 @@ impl Checker {
                             self.mend(format!("{msg}; its fields are valid, kept"));
                             self.fs.put_inode(ino, Some(&inode))?;
                             bitmap_set(&mut want, ino - 1);
-                            self.inodes.insert(ino, inode);
+                            self.inodes.insert(ino, Slim::of(&inode));
                         }
                         _ if self.mending() => {
                             // What it owned is owned by nothing now: the
@@ -1075,7 +1143,7 @@ impl Checker {
         }
         if new != *inode {
             self.fs.put_inode(ino, Some(&new))?;
-            self.inodes.insert(ino, new);
+            self.inodes.insert(ino, Slim::of(&new));
         }
         let unfixed = self.report.problems[before..].iter().any(|p| !p.fixed);
         if unfixed {
@@ -1132,8 +1200,9 @@ impl Checker {
     /// one (what it held is reconnected by the link check).
     fn walk_tree(&mut self) -> io::Result<()> {
         match self.inodes.get(&ROOT_INO).copied() {
-            Some(mut root) if root.is_dir() => {
-                if root.parent != ROOT_INO {
+            Some(slim) if slim.is_dir() => {
+                if slim.parent != ROOT_INO {
+                    let mut root = self.full(ROOT_INO)?;
                     let msg = format!(
                         "root directory: parent is inode {}, expected {ROOT_INO}",
                         root.parent
@@ -1141,7 +1210,7 @@ impl Checker {
                     if self.mend(msg) {
                         root.parent = ROOT_INO;
                         self.fs.put_inode(ROOT_INO, Some(&root))?;
-                        self.inodes.insert(ROOT_INO, root);
+                        self.inodes.insert(ROOT_INO, Slim::of(&root));
                     }
                 }
             }
@@ -1230,7 +1299,7 @@ impl Checker {
         root.parent = ROOT_INO;
         self.fs.put_inode(ROOT_INO, Some(&root))?;
         self.fs.set_bit(self.fs.geo.ibitmap_start, ROOT_INO - 1, true)?;
-        self.inodes.insert(ROOT_INO, root);
+        self.inodes.insert(ROOT_INO, Slim::of(&root));
         self.dir_extents.insert(ROOT_INO, Vec::new());
         Ok(())
     }
@@ -1256,7 +1325,7 @@ impl Checker {
             let name = || (dir, rec.name.to_vec());
             self.names.entry(target).or_insert_with(name);
         }
-        let Some(mut inode) = self.inodes.get(&target).copied() else {
+        let Some(inode) = self.inodes.get(&target).copied() else {
             let why = if self.slot_unreadable(target) {
                 "unreadable"
             } else if self.damaged.contains(&target) {
@@ -1314,9 +1383,10 @@ impl Checker {
                     inode.parent
                 );
                 if self.mend(msg) {
+                    let mut inode = self.full(target)?;
                     inode.parent = dir;
                     self.fs.put_inode(target, Some(&inode))?;
-                    self.inodes.insert(target, inode);
+                    self.inodes.insert(target, Slim::of(&inode));
                 }
             }
         }
@@ -1390,14 +1460,14 @@ impl Checker {
         }
         let mut pending = Vec::new();
         for &ino in &members {
-            let mut inode = self.inodes[&ino];
+            let mut inode = self.full(ino)?;
             match self.unfinishable(ino, &inode) {
                 None => pending.push((ino, inode)),
                 Some(why) => {
                     if self.fixable(format!("orphan list: inode {ino} {why}")) {
                         inode.orphan_next = 0;
                         self.fs.put_inode(ino, Some(&inode))?;
-                        self.inodes.insert(ino, inode);
+                        self.inodes.insert(ino, Slim::of(&inode));
                     }
                 }
             }
@@ -1453,7 +1523,7 @@ impl Checker {
         }
         inode.orphan_next = 0;
         self.fs.put_inode(ino, Some(&inode))?;
-        self.inodes.insert(ino, inode);
+        self.inodes.insert(ino, Slim::of(&inode));
         Ok(freed)
     }
 
@@ -1509,46 +1579,56 @@ impl Checker {
         if self.mending() && self.dirs_complete {
             self.reconnect()?;
         }
-        for (ino, mut inode) in self.inodes.clone() {
+        let inos: Vec<u64> = self.inodes.keys().copied().collect();
+        for ino in inos {
+            let Some(slim) = self.inodes.get(&ino).copied() else {
+                continue;
+            };
             let listed = self.orphans.contains(&ino);
-            if inode.orphan_next != 0
+            let clear_next = slim.orphan_next != 0
                 && !listed
                 && self.fixable(format!(
                     "inode {ino}: orphan_next set but not on the orphan list"
-                ))
-            {
-                inode.orphan_next = 0;
-                self.fs.put_inode(ino, Some(&inode))?;
-            }
-            if listed && inode.nlink == 0 {
-                continue;
-            }
-            let (reached, want) = if inode.is_dir() {
+                ));
+            let mut nlink = None;
+            let (reached, want) = if slim.is_dir() {
                 let subdirs = self.subdirs.get(&ino).copied().unwrap_or(0);
                 (self.parent_of.contains_key(&ino), subdirs.saturating_add(2))
             } else {
                 let refs = self.refs.get(&ino).copied();
                 (refs.is_some(), refs.unwrap_or(0))
             };
-            if !reached && inode.nlink == 0 {
+            if listed && slim.nlink == 0 {
+                // Finished (or to be finished) as an orphan.
+            } else if !reached && slim.nlink == 0 {
                 // An orphan lost from the list: freed, as mount frees orphans.
                 let msg = format!(
                     "inode {ino}: lost orphan (no links, in no directory, not on the orphan list)"
                 );
                 let safe = self.dirs_complete && !self.lost.contains(&ino);
                 if self.fixable_if(safe, msg) {
+                    let inode = self.full(ino)?;
                     self.free_inode(ino, &inode)?;
+                    continue;
                 }
             } else if !reached {
                 self.problem(format!(
                     "inode {ino}: unreachable (in no directory, not on the orphan list)"
                 ));
-            } else if inode.nlink != want {
-                let msg = format!("inode {ino}: link count {}, expected {want}", inode.nlink);
+            } else if slim.nlink != want {
+                let msg = format!("inode {ino}: link count {}, expected {want}", slim.nlink);
                 if self.fixable_if(self.dirs_complete, msg) {
-                    inode.nlink = want;
-                    self.fs.put_inode(ino, Some(&inode))?;
+                    nlink = Some(want);
                 }
+            }
+            if clear_next || nlink.is_some() {
+                let mut inode = self.full(ino)?;
+                if clear_next {
+                    inode.orphan_next = 0;
+                }
+                inode.nlink = nlink.unwrap_or(inode.nlink);
+                self.fs.put_inode(ino, Some(&inode))?;
+                self.inodes.insert(ino, Slim::of(&inode));
             }
         }
         Ok(())

@@ -12,6 +12,6 @@ source /host/tests/vm/repair-lib.sh
 load_module
 for fs in daxfs ext4; do
   use_fs $fs "$DEV2"
-  corpus "${1:-48}" | grep -v ': -y: '
+  corpus "${1:-48}" > >(grep -v ': -y: ')
   for b in "${BROKEN[@]}"; do echo "$fs not repaired: $b"; done
 done

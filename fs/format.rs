@@ -1485,16 +1485,7 @@ impl ExtentBlockHeader {
     /// the header as [`ExtentBlockHeader::decode`] checks it otherwise.
     pub fn decode_salvaged(block: &[u8]) -> Result<Self, ExtentBlockError> {
         match Self::decode(block) {
-            Err(ExtentBlockError::BadChecksum) => {
-                let count = get_u32(block, 4);
-                if count == 0 || count as usize > EXTENTS_PER_BLOCK {
-                    return Err(ExtentBlockError::BadCount);
-                }
-                if get_u32(block, O_EB_CRC + 4) != 0 {
-                    return Err(ExtentBlockError::BadPadding);
-                }
-                Ok(ExtentBlockHeader { count, next: get_u64(block, 8), owner: get_u64(block, 16) })
-            }
+            Err(ExtentBlockError::BadChecksum) => Self::fields(block),
             r => r,
         }
     }
@@ -1510,6 +1501,11 @@ impl ExtentBlockHeader {
         if extent_block_crc(block) != get_u32(block, O_EB_CRC) {
             return Err(ExtentBlockError::BadChecksum);
         }
+        Self::fields(block)
+    }
+
+    /// The header fields, checked (count, padding).
+    fn fields(block: &[u8]) -> Result<Self, ExtentBlockError> {
         let count = get_u32(block, 4);
         if count == 0 || count as usize > EXTENTS_PER_BLOCK {
             return Err(ExtentBlockError::BadCount);

@@ -82,3 +82,29 @@ fsck_peak() {
   [ $rc != 137 ] || die "fsck.daxfs -n $1 was killed (exit 137; the OOM killer, see the kernel log): $(tail -5 /tmp/fsck.out)"
   [ $rc = 0 ] || die "fsck.daxfs -n $1 exit $rc: $(tail -5 /tmp/fsck.out)"
 }
+
+# populate_tree: the test tree of the fuzz and repair tests on the
+# filesystem mounted at $MNT: directories (one of 300 entries), small,
+# 3 MiB, odd-sized, fragmented (512 extents: 8 inline, 2 extent blocks)
+# and preallocated files, short and long symlinks, a hard link, fifo, device.
+populate_tree() {
+  local m=$MNT i punch=()
+  mkdir -p "$m/a/b/c" "$m/d" "$m/many" "$m/empty"
+  printf 'hello\n' >"$m/hello"
+  printf 'small file\n' >"$m/a/small"
+  printf x >"$m/a/b/one-byte"
+  : >"$m/a/b/c/empty-file"
+  dd if=/dev/urandom of="$m/d/multi" bs=1M count=3 status=none
+  dd if=/dev/urandom of="$m/a/odd" bs=4097 count=300 status=none
+  # 4 MiB with every other block punched; one with unwritten extents past
+  # its end.
+  for ((i = 1; i < 1024; i += 2)); do punch+=(-c "fpunch $((i * 4096)) 4096"); done
+  xfs_io -f -c "pwrite -q -S 0x5a -b 1m 0 4m" "${punch[@]}" "$m/d/frag"
+  xfs_io -f -c "pwrite -q 0 8k" -c "falloc -k 8k 64k" "$m/d/prealloc"
+  daxfs-testutil many "$m/many" 300 --prefix entry-with-a-longer-name- >/dev/null
+  ln -s small "$m/a/fast"
+  ln -s "$(printf 'long/%.0s' $(seq 60))target" "$m/a/slow"
+  ln "$m/a/small" "$m/d/hard"
+  mkfifo "$m/d/fifo"
+  mknod "$m/d/null" c 1 3
+}

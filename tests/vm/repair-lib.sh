@@ -9,27 +9,10 @@
 # rc_of CMD...: CMD's exit status, output to $W/out.
 rc_of() { "$@" >"$W/out" 2>&1; echo $?; }
 
-# populate: the test tree on the filesystem mounted at $MNT.
+# populate: the test tree (lib.sh) and a sparse file, on $MNT.
 populate() {
-  local m=$MNT i punch=()
-  mkdir -p "$m/a/b/c" "$m/d" "$m/many" "$m/empty"
-  printf 'hello\n' >"$m/hello"
-  printf 'small file\n' >"$m/a/small"
-  printf x >"$m/a/b/one-byte"
-  : >"$m/a/b/c/empty-file"
-  dd if=/dev/urandom of="$m/d/multi" bs=1M count=8 status=none
-  dd if=/dev/urandom of="$m/a/odd" bs=4097 count=100 status=none
-  # 2 MiB with every other block punched: 256 extents.
-  for ((i = 1; i < 512; i += 2)); do punch+=(-c "fpunch $((i * 4096)) 4096"); done
-  xfs_io -f -c "pwrite -q -S 0x5a -b 1m 0 2m" "${punch[@]}" "$m/d/frag"
-  xfs_io -f -c "pwrite -q 0 8k" -c "falloc -k 8k 64k" "$m/d/prealloc"
-  xfs_io -f -c "pwrite -q 1m 4k" "$m/d/sparse"
-  daxfs-testutil many "$m/many" 300 --prefix entry-with-a-longer-name- >/dev/null
-  ln -s small "$m/a/fast"
-  ln -s "$(printf 'long/%.0s' $(seq 60))target" "$m/a/slow"
-  ln "$m/a/small" "$m/d/hard"
-  mkfifo "$m/d/fifo"
-  mknod "$m/d/null" c 1 3
+  populate_tree
+  xfs_io -f -c "pwrite -q 1m 4k" "$MNT/d/sparse"
 }
 
 # use_fs daxfs|ext4 DEV: makes, populates and saves the filesystem the

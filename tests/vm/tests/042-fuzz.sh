@@ -43,30 +43,12 @@ limit() {
 }
 
 populate() {
-  local m=$MNT i punch=()
-  mkdir -p "$m/a/b/c" "$m/d" "$m/many" "$m/empty"
-  printf 'hello\n' >"$m/hello"
-  printf 'small file\n' >"$m/a/small"
-  printf x >"$m/a/b/one-byte"
-  : >"$m/a/b/c/empty-file"
-  dd if=/dev/urandom of="$m/d/multi" bs=1M count=3 status=none
-  dd if=/dev/urandom of="$m/a/odd" bs=4097 count=300 status=none
-  # 4 MiB with every other block punched: 512 extents (8 inline, 2 extent
-  # blocks); and one with unwritten extents past its end.
-  for ((i = 1; i < 1024; i += 2)); do punch+=(-c "fpunch $((i * 4096)) 4096"); done
-  xfs_io -f -c "pwrite -q -S 0x5a -b 1m 0 4m" "${punch[@]}" "$m/d/frag"
-  xfs_io -f -c "pwrite -q 0 8k" -c "falloc -k 8k 64k" "$m/d/prealloc"
-  daxfs-testutil many "$m/many" 300 --prefix entry-with-a-longer-name- >/dev/null
-  ln -s small "$m/a/fast"
-  ln -s "$(printf 'long/%.0s' $(seq 60))target" "$m/a/slow"
-  ln "$m/a/small" "$m/d/hard"
-  mkfifo "$m/d/fifo"
-  mknod "$m/d/null" c 1 3
+  populate_tree
   # An open, unlinked file left on the orphan list: shut down with it open.
-  printf 'orphan\n' >"$m/orphan"
-  exec 7<"$m/orphan"
-  rm "$m/orphan"
-  daxfs-testutil sys shutdown "$m" 2
+  printf 'orphan\n' >"$MNT/orphan"
+  exec 7<"$MNT/orphan"
+  rm "$MNT/orphan"
+  daxfs-testutil sys shutdown "$MNT" 2
   exec 7<&-
 }
 

@@ -172,10 +172,7 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
                 ),
                 fixed: true,
             });
-            let mut buf = [0u8; SB_SIZE];
-            sb.encode(&mut buf);
-            img.write(SB_PRIMARY_OFFSET, &buf)?;
-            img.write(SB_BACKUP_OFFSET, &buf)?;
+            put_sbs(&mut img, &sb)?;
             trusted = Some((sb, None));
         }
     }
@@ -193,10 +190,7 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
                         ),
                         fixed: true,
                     });
-                    let mut buf = [0u8; SB_SIZE];
-                    new.encode(&mut buf);
-                    img.write(SB_PRIMARY_OFFSET, &buf)?;
-                    img.write(SB_BACKUP_OFFSET, &buf)?;
+                    put_sbs(&mut img, &new)?;
                     trusted = Some((new, None));
                 }
                 _ => report.notes.push(msg),
@@ -250,6 +244,14 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
     }
     c.run()?;
     Ok((c.report, c.fs.img))
+}
+
+/// Stores `sb` as both superblocks.
+fn put_sbs(img: &mut Image, sb: &SuperBlock) -> io::Result<()> {
+    let mut buf = [0u8; SB_SIZE];
+    sb.encode(&mut buf);
+    img.write(SB_PRIMARY_OFFSET, &buf)?;
+    img.write(SB_BACKUP_OFFSET, &buf)
 }
 
 /// A superblock for an image whose superblocks both fail validation but

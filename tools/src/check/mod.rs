@@ -358,6 +358,8 @@ struct Checker {
     damaged: HashSet<u64>,
     /// Inodes cleared by this pass (entries naming them are removed).
     cleared: HashSet<u64>,
+    /// What `-y` lost, by inode: said at the end with the inode's path.
+    losses: Vec<(u64, String)>,
     /// Inodes with a problem of their own (extents, sizes, counts, type).
     flawed: HashSet<u64>,
     /// Inodes whose blocks are not all known to be theirs alone: part of
@@ -554,6 +556,7 @@ impl Checker {
             inodes: BTreeMap::new(),
             damaged: HashSet::new(),
             cleared: HashSet::new(),
+            losses: Vec::new(),
             flawed: HashSet::new(),
             lost: HashSet::new(),
             claimed: Vec::new(),
@@ -587,12 +590,17 @@ impl Checker {
             self.check_inode(ino, &inode)?;
         }
         self.wanted = self.bad_owners();
+        self.wanted.extend(self.losses.iter().map(|&(ino, _)| ino));
         self.walk_tree()?;
         self.check_orphans()?;
         self.check_links()?;
         self.check_block_bitmap()?;
         self.check_summary()?;
         self.report_bad_blocks()?;
+        for (ino, what) in std::mem::take(&mut self.losses) {
+            let who = self.who(ino);
+            self.report.notes.push(format!("lost: {who}: {what}"));
+        }
         self.refuse_bad_writes();
         Ok(())
     }
@@ -795,6 +803,7 @@ impl Checker {
                             // What it owned is owned by nothing now: the
                             // next pass frees it.
                             self.mend(format!("{msg}; cleared"));
+                            self.losses.push((ino, "cleared (its slot does not decode)".into()));
                             self.fs.put_inode(ino, None)?;
                             bitmap_clear(&mut want, ino - 1);
                             self.owners_known = false;
@@ -939,6 +948,7 @@ impl Checker {
         }
         for m in &map.damage {
             if self.mend_if(mend, format!("inode {ino}: {m}"), "the map ends before it") {
+                self.losses.push((ino, format!("what its map held past the damage ({m})")));
                 rewrite = true;
             } else {
                 self.owners_known = false;
@@ -955,6 +965,7 @@ impl Checker {
             if i > 0 && u64::from(e.lblk) < end {
                 let msg = format!("{at}: out of order or overlapping");
                 if self.mend_if(mend, msg, "dropped") {
+                    self.losses.push((ino, format!("file blocks {}..{} (extent dropped)", e.lblk, e.end())));
                     rewrite = true;
                     continue;
                 }
@@ -966,6 +977,7 @@ impl Checker {
                     "past the end of the filesystem"
                 };
                 if self.mend_if(mend, format!("{at}: {why}"), "dropped") {
+                    self.losses.push((ino, format!("file blocks {}..{} (extent dropped)", e.lblk, e.end())));
                     rewrite = true;
                 } else {
                     self.owners_known = false;
@@ -982,6 +994,7 @@ impl Checker {
                 rewrite = true;
                 let Some(copy) = self.clone_extent(ino, e)? else {
                     self.mend(format!("{msg}; dropped (no free run to copy it to)"));
+                    self.losses.push((ino, format!("file blocks {}..{} (extent dropped)", e.lblk, e.end())));
                     continue;
                 };
                 self.mend(format!("{msg}; copied to blocks from {}", copy.pblk));
@@ -1169,6 +1182,7 @@ impl Checker {
         why: &str,
     ) -> io::Result<()> {
         self.mend(format!("inode {ino}: {why}; cleared"));
+        self.losses.push((ino, format!("cleared ({why})")));
         for e in exts {
             self.unclaim(e.pblk, e.len.into());
         }

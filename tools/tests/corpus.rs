@@ -127,6 +127,8 @@ fn repair_corpus() {
                     preened += 1;
                     let (code, after) = check_n(&preen);
                     assert_eq!(code, 0, "{name} {what}: -p then -n\n{out}\n{after}");
+                    // -p loses nothing: every inode is still reachable.
+                    assert!(walk(&preen) >= full, "{name} {what}: -p lost an inode\n{out}");
                 }
                 4 => assert!(out.contains("need fsck.daxfs -y"), "{name} {what}: -p\n{out}"),
                 _ => panic!("{name} {what}: fsck -p exit {code}\n{out}"),

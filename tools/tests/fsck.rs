@@ -528,3 +528,131 @@ fn closed_stdout_still_repairs() {
     assert_eq!(status.code(), Some(1), "fsck -y with stdout closed: {status:?}");
     assert_eq!(fsck(&["-n"], &img), 0, "fsck -n after the repair");
 }
+
+/// An in-use inode `ino` named `/high`, on a clean filesystem.
+fn high_inode(img: &Image, ino: u64) {
+    let mut t = TestFs::open(img);
+    let g = t.fs.geo;
+    let inode = Inode::new(S_IFREG | 0o644, t.now);
+    t.put(ino, &inode);
+    t.fs.set_bit(g.ibitmap_start, ino - 1, true).unwrap();
+    t.add_entry(ROOT_INO, "high", ino);
+    t.finish();
+    assert_eq!(check_n(img).0, 0, "{}", check_n(img).1);
+}
+
+/// One metadata bit cleared in the block bitmap is a bitmap repair, not a
+/// reason to doubt a valid superblock (a rebuild once halved the inodes).
+#[test]
+fn a_cleared_metadata_bit_keeps_the_superblock() {
+    let img = Image::formatted();
+    high_inode(&img, 3000);
+    let mut t = TestFs::open(&img);
+    let g = t.fs.geo;
+    t.fs.set_bit(g.bbitmap_start, g.data_start - 1, false).unwrap();
+    t.fs.img.flush().unwrap();
+    let (code, out) = fsck_out(&["-y"], &img);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(img.sb(SB_PRIMARY_OFFSET).inodes, g.inodes, "{out}");
+    assert_eq!(TestFs::open(&img).lookup(ROOT_INO, "high"), Some(3000));
+    assert_eq!(check_n(&img).0, 0);
+}
+
+/// Superblocks that differ: -p changes nothing (which copy is right is
+/// -y's call); -y keeps the copy that fits the metadata (here the backup:
+/// the primary's inode count leaves an in-use inode out).
+#[test]
+fn differing_superblocks_keep_the_one_that_fits() {
+    let img = Image::formatted();
+    high_inode(&img, 3000);
+    let sb = img.sb(SB_PRIMARY_OFFSET);
+    let g = sb.geometry();
+    let geo = Geometry::new(g.blocks, g.inodes / 2, g.journal_blocks).unwrap();
+    let bad = SuperBlock::new(&geo, sb.uuid, sb.label, sb.mkfs_time);
+    let mut buf = [0u8; SB_SIZE];
+    bad.encode(&mut buf);
+    img.write_at(SB_PRIMARY_OFFSET, &buf);
+    let before = img.read();
+    let (code, out) = fsck_out(&["-p"], &img);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("need fsck.daxfs -y"), "{out}");
+    assert!(img.read() == before, "-p changed the image:\n{out}");
+    let (code, out) = fsck_out(&["-y"], &img);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(img.sb(SB_PRIMARY_OFFSET), sb, "{out}");
+    assert_eq!(TestFs::open(&img).lookup(ROOT_INO, "high"), Some(3000));
+}
+
+/// A device a little smaller than the filesystem: reported, never shrunk.
+#[test]
+fn a_short_device_is_not_guessed_at() {
+    let img = Image::formatted();
+    high_inode(&img, 5);
+    let blocks = img.sb(SB_PRIMARY_OFFSET).blocks;
+    let f = std::fs::OpenOptions::new().write(true).open(img.path()).unwrap();
+    f.set_len(64 * MIB - 16 * BS).unwrap();
+    for arg in ["-n", "-y"] {
+        let (code, out) = fsck_out(&[arg], &img);
+        assert_eq!(code, 4, "{out}");
+        assert!(out.contains("fsck does not guess which"), "{out}");
+    }
+    assert_eq!(img.sb(SB_PRIMARY_OFFSET).blocks, blocks);
+}
+
+/// A block two inodes map: the copy goes to a block nobody owns, found
+/// after every inode claimed its blocks (not to one whose bitmap bit
+/// happens to be clear, here inode z's).
+#[test]
+fn block_copies_avoid_blocks_of_later_inodes() {
+    let img = Image::formatted();
+    let mut t = TestFs::open(&img);
+    let g = t.fs.geo;
+    let new = |t: &mut TestFs| t.alloc_inode(&Inode::new(S_IFREG | 0o644, t.now));
+    let (x, y, z) = (new(&mut t), new(&mut t), new(&mut t));
+    let p = t.alloc_block();
+    let q = t.alloc_block();
+    t.set_extents(x, &[ext(0, 1, false, p)]);
+    t.set_extents(y, &[ext(0, 1, false, p)]);
+    t.set_extents(z, &[ext(0, 1, false, q)]);
+    for (i, n) in [(x, "x"), (y, "y"), (z, "z")] {
+        t.edit(i, |v| v.size = BS);
+        t.add_entry(ROOT_INO, n, i);
+    }
+    t.fs.img.write(p * BS, &[b'X'; 4096]).unwrap();
+    t.fs.img.write(q * BS, &[b'Z'; 4096]).unwrap();
+    t.fs.set_bit(g.bbitmap_start, q, false).unwrap();
+    t.finish();
+    let (code, out) = fsck_out(&["-y"], &img);
+    assert_eq!(code, 1, "{out}");
+    let mut t = TestFs::open(&img);
+    let (xb, yb, zb) = (t.map(x).extents[0].pblk, t.map(y).extents[0].pblk, t.map(z).extents[0].pblk);
+    assert_eq!((xb, zb), (p, q), "{out}");
+    assert!(yb != p && yb != q, "{out}");
+    for (b, c) in [(xb, b'X'), (yb, b'X'), (zb, b'Z')] {
+        assert!(t.fs.img.block(b).unwrap().iter().all(|&v| v == c), "block {b}\n{out}");
+    }
+    assert_eq!(check_n(&img).0, 0);
+}
+
+/// A zeroed inode-table block: -p must not free what the lost inodes
+/// owned (entries still name them), nor clear their inode bits.
+#[test]
+fn preen_keeps_the_blocks_of_lost_inodes() {
+    let img = Image::formatted();
+    let mut t = TestFs::open(&img);
+    let g = t.fs.geo;
+    let inos: Vec<u64> = (0..20).map(|i| t.mkfile(ROOT_INO, &format!("f{i}"), 4)).collect();
+    t.finish();
+    let mut t = TestFs::open(&img);
+    let victim = *inos.iter().find(|&&i| i >= 17).unwrap();
+    let blocks: Vec<u64> = t.map(victim).extents.iter().map(|e| e.pblk).collect();
+    drop(t);
+    img.write_at((g.itable_start + 1) * BS, &[0u8; 4096]);
+    let (code, out) = fsck_out(&["-p"], &img);
+    assert_eq!(code, 4, "{out}");
+    let mut t = TestFs::open(&img);
+    for b in blocks {
+        assert!(t.fs.bit(g.bbitmap_start, b).unwrap(), "block {b} freed by -p\n{out}");
+    }
+    assert!(t.fs.bit(g.ibitmap_start, victim - 1).unwrap(), "{out}");
+}

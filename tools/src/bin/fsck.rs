@@ -75,7 +75,9 @@ fn print(report: &Report, seen: &[Problem]) {
 
 /// The passes' reports as one: every problem, change and note once, in
 /// the order found; a problem left unfixed by the last pass is unfixed.
-fn merged(reports: Vec<Report>) -> Report {
+/// With `all` (nothing was written: a repair needed a bad block) every
+/// problem any pass found is kept.
+fn merged(reports: Vec<Report>, all: bool) -> Report {
     let mut out = Report::default();
     let last = reports.len().saturating_sub(1);
     for (i, r) in reports.into_iter().enumerate() {
@@ -84,7 +86,7 @@ fn merged(reports: Vec<Report>) -> Report {
         for p in r.problems {
             // Passes before the last repaired what they report, or met it
             // again later.
-            if (p.fixed || i == last) && !out.problems.contains(&p) {
+            if (p.fixed || i == last || all) && !out.problems.contains(&p) {
                 out.problems.push(p);
             }
         }
@@ -125,7 +127,7 @@ fn run(args: &Args) -> io::Result<u8> {
         bad.extend(read_bad_list(list, dev.size())?);
     }
     let (reports, mut img) = daxfs::check::repair(image(dev, &bad), level)?;
-    let report = merged(reports);
+    let report = merged(reports, !img.dirty_bad().is_empty());
     print(&report, &[]);
     for change in &report.changes {
         say!("fsck.daxfs: {change}");
@@ -150,15 +152,11 @@ fn run(args: &Args) -> io::Result<u8> {
                 img.flush()?;
                 // Check again what is now on the device.
                 let (after, _) = check(image(img.into_device(), &bad), false)?;
-                let fixed: Vec<Problem> = report
-                    .problems
-                    .iter()
-                    .map(|p| Problem {
-                        fixed: false,
-                        ..p.clone()
-                    })
-                    .collect();
-                print(&after, &fixed);
+                // What is left, but for what was printed as left already
+                // (a problem printed "(fixed)" and still there is printed
+                // again).
+                let left: Vec<Problem> = report.problems.iter().filter(|p| !p.fixed).cloned().collect();
+                print(&after, &left);
                 if after.problems.is_empty() {
                     CORRECTED
                 } else {

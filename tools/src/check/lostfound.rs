@@ -92,14 +92,21 @@ impl Checker {
         }
         let mut inode = self.full(ino)?;
         let msg = format!("inode {ino}: unreachable (in no directory, not on the orphan list)");
-        let name = format!("#{ino}");
-        let lf = match self.lost_found()? {
-            Some(lf) if self.add_entry(lf, name.as_bytes(), ino, dt_from_mode(inode.mode))? => lf,
-            _ => {
-                self.problem(format!("{msg}; no room to reconnect it in /lost+found"));
-                return Ok(false);
-            }
+        let Some(lf) = self.lost_found()? else {
+            self.problem(format!("{msg}; no /lost+found to reconnect it in (no room, or the name is taken)"));
+            return Ok(false);
         };
+        // "#INO", or "#INO.N" if that name is taken.
+        let mut name = format!("#{ino}");
+        let mut n = 0;
+        while self.lookup(lf, name.as_bytes())?.is_some() {
+            n += 1;
+            name = format!("#{ino}.{n}");
+        }
+        if !self.add_entry(lf, name.as_bytes(), ino, dt_from_mode(inode.mode))? {
+            self.problem(format!("{msg}; no room to reconnect it in /lost+found"));
+            return Ok(false);
+        }
         self.mend(format!("{msg}; reconnected as /lost+found/{name}"));
         *self.refs.entry(ino).or_default() += 1;
         if inode.is_dir() {
@@ -272,9 +279,16 @@ impl Checker {
                 pblk: b,
             }),
         }
+        let had = chain.len();
         while chain.len() < chain_len(exts.len()) {
             let index = chain.len() as u64;
             let Some(c) = self.alloc_block(dir, Part::ExtentBlock { index })? else {
+                // Give back what was taken for this entry.
+                for x in chain.drain(had..).chain([b]) {
+                    self.unclaim(dir, x, 1);
+                    self.fs.set_bit(self.fs.geo.bbitmap_start, x, false)?;
+                    self.released(1, 0)?;
+                }
                 return Ok(false);
             };
             chain.push(c);
@@ -287,7 +301,7 @@ impl Checker {
         // kept as they are (put_extents packs into exactly chain_len).
         let keep = chain_len(exts.len());
         for &c in &chain[keep..] {
-            self.unclaim(c, 1);
+            self.unclaim(dir, c, 1);
             self.fs.set_bit(self.fs.geo.bbitmap_start, c, false)?;
             self.released(1, 0)?;
         }

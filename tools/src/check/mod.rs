@@ -136,17 +136,34 @@ pub fn repair(mut img: Image, level: Level) -> io::Result<(Vec<Report>, Image)> 
 }
 
 /// One pass of the check at `level`.
-pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
-    let repair = level > Level::Check;
+pub fn check_at(mut img: Image, mut level: Level) -> io::Result<(Report, Image)> {
     let mut report = Report::default();
     let primary = img.read_sb(SB_PRIMARY_OFFSET)?;
     let backup = img.read_sb(SB_BACKUP_OFFSET)?;
+    let dev_blocks = img.device().size() / BS;
     let mut trusted = match (&primary, &backup) {
         (Ok(p), Ok(b)) if p == b => Some((*p, None)),
+        (Ok(p), Ok(b)) => {
+            // Both valid, different: the copy whose layout fits what is on
+            // the device (the primary when both or neither do).
+            if !plausible(&mut img, &p.geometry())? && plausible(&mut img, &b.geometry())? {
+                Some((*b, Some(SB_PRIMARY_OFFSET)))
+            } else {
+                Some((*p, Some(SB_BACKUP_OFFSET)))
+            }
+        }
         (Ok(p), _) => Some((*p, Some(SB_BACKUP_OFFSET))),
         (Err(_), Ok(b)) => Some((*b, Some(SB_PRIMARY_OFFSET))),
         (Err(_), Err(_)) => None,
     };
+    let differ = primary.is_ok() && backup.is_ok() && trusted.is_some_and(|(_, s)| s.is_some());
+    if differ && level == Level::Preen {
+        // Which copy is right is a guess: -y's to make.  Nothing else is
+        // repaired under a layout that may be wrong.
+        level = Level::Check;
+        report.needs_yes = true;
+    }
+    let repair = level > Level::Check;
     let stale = trusted.and_then(|(_, stale)| stale);
     for (name, offset, copy) in [
         ("primary", SB_PRIMARY_OFFSET, &primary),
@@ -159,7 +176,23 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
             });
         }
     }
-    if trusted.is_none() && level == Level::Yes {
+    // A filesystem larger than its device: a wrong partition is as likely
+    // as a wrong field; e2fsck does not guess either.
+    let mut raw = [0u8; SB_SIZE];
+    img.read(SB_PRIMARY_OFFSET, &mut raw)?;
+    let too_big = match SuperBlock::decode(&raw) {
+        Ok(sb) if trusted.is_none() && sb.blocks > dev_blocks => Some(sb.blocks),
+        _ => None,
+    };
+    if let Some(blocks) = too_big {
+        report.problems.push(Problem {
+            msg: format!(
+                "the filesystem has {blocks} blocks, the device {dev_blocks}: the device (or \
+                 partition) is too small or the superblocks are wrong; fsck does not guess which"
+            ),
+            fixed: false,
+        });
+    } else if trusted.is_none() && level == Level::Yes {
         if let Some(sb) = rebuild_sb(&mut img)? {
             for p in &mut report.problems {
                 p.fixed = true;
@@ -167,7 +200,7 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
             report.problems.push(Problem {
                 msg: format!(
                     "superblocks: rebuilt from their layout fields ({} blocks, {} inodes, \
-                     {} journal blocks), checked against the state block and the root",
+                     {} journal blocks), checked against the state block, bitmaps and root",
                     sb.blocks, sb.inodes, sb.journal_blocks
                 ),
                 fixed: true,
@@ -176,11 +209,14 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
             trusted = Some((sb, None));
         }
     }
-    // A valid superblock whose layout does not fit the metadata (a
+    // A valid superblock whose layout fits nothing on the device: neither
+    // the block bitmap and state block nor the root are where it says (a
     // checksum is no proof: a field changed and the areas recomputed).
+    // One of them alone can be damage the rest of the check repairs.
     if let Some((sb, _)) = trusted.filter(|_| img.bad_blocks().is_empty()) {
-        if !fits(&mut img, &sb.geometry())? {
-            let msg = "superblock: the block bitmap or state block is not where its layout says".to_string();
+        let geo = sb.geometry();
+        if !fits(&mut img, &geo)? && !root_fits(&mut img, &geo)? {
+            let msg = "superblock: neither the bitmaps and state block nor the root are where its layout says".to_string();
             match rebuild_sb(&mut img)?.filter(|_| level == Level::Yes) {
                 Some(new) if new != sb => {
                     report.problems.push(Problem {
@@ -193,25 +229,7 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
                     put_sbs(&mut img, &new)?;
                     trusted = Some((new, None));
                 }
-                _ => report.notes.push(msg),
-            }
-        }
-    }
-    if trusted.is_none() {
-        let mut raw = [0u8; SB_SIZE];
-        img.read(SB_PRIMARY_OFFSET, &mut raw)?;
-        let dev_blocks = img.device().size() / BS;
-        if let Ok(sb) = SuperBlock::decode(&raw) {
-            if sb.blocks > dev_blocks.saturating_add(DATA_ALIGN_BLOCKS) {
-                report.problems.push(Problem {
-                    msg: format!(
-                        "the filesystem has {} blocks, the device {dev_blocks}: the device (or \
-                         partition) is too small or the superblocks are wrong; fsck does not \
-                         guess which",
-                        sb.blocks
-                    ),
-                    fixed: false,
-                });
+                _ => report.problems.push(Problem { msg, fixed: false }),
             }
         }
     }
@@ -227,10 +245,13 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
         }
         return Ok((report, img));
     };
-    if primary.is_ok() && backup.is_ok() && stale.is_some() {
+    if differ {
+        let which = if stale == Some(SB_BACKUP_OFFSET) { "primary" } else { "backup" };
+        let msg = format!("superblocks differ (the {which} fits the metadata)");
+        report.needs_yes |= level == Level::Check && differ;
         report.problems.push(Problem {
-            msg: "superblocks differ".into(),
-            fixed: repair,
+            msg: if level == Level::Yes { format!("{msg}; copied over the other") } else { msg },
+            fixed: level == Level::Yes,
         });
     }
     report.sb = Some(sb);
@@ -238,9 +259,11 @@ pub fn check_at(mut img: Image, level: Level) -> io::Result<(Report, Image)> {
     fs.salvage = level == Level::Yes;
     let mut c = Checker::new(fs, level, report);
     if let (Some(offset), true) = (stale, repair) {
-        let mut buf = [0u8; SB_SIZE];
-        sb.encode(&mut buf);
-        c.fs.img.write(offset, &buf)?;
+        if !differ || level == Level::Yes {
+            let mut buf = [0u8; SB_SIZE];
+            sb.encode(&mut buf);
+            c.fs.img.write(offset, &buf)?;
+        }
     }
     c.run()?;
     Ok((c.report, c.fs.img))
@@ -269,43 +292,63 @@ fn rebuild_sb(img: &mut Image) -> io::Result<Option<SuperBlock>> {
         let Ok(old) = SuperBlock::decode(&raw) else {
             continue;
         };
-        if old.blocks > dev_blocks.saturating_add(DATA_ALIGN_BLOCKS) {
+        if old.blocks > dev_blocks {
             // The device is smaller than the filesystem: a partition or
-            // device size is wrong, not the superblock (e2fsck refuses too).
+            // device size may be wrong, not the superblock.
             continue;
         }
         let near = |x: u64, unit: u64| {
-            [x, x.saturating_add(unit), x.saturating_sub(unit), x / 2, x.saturating_mul(2)]
+            vec![x, x.saturating_add(unit), x.saturating_sub(unit), x.saturating_mul(2)]
         };
-        let mut blocks = near(old.blocks, 1).to_vec();
-        blocks.extend([old.blocks.saturating_add(DATA_ALIGN_BLOCKS), old.blocks.saturating_sub(DATA_ALIGN_BLOCKS), dev_blocks]);
-        let mut journal = near(old.journal_blocks, 1).to_vec();
+        let mut blocks = near(old.blocks, 1);
+        blocks.extend([old.blocks.saturating_add(DATA_ALIGN_BLOCKS), dev_blocks]);
+        let mut journal = near(old.journal_blocks, 1);
         journal.extend([
             old.ibitmap_start.saturating_sub(old.journal_start),
             JOURNAL_BLOCKS_DEFAULT,
             JOURNAL_BLOCKS_MIN,
         ]);
+        let mut inodes = near(old.inodes, INODES_PER_BLOCK);
+        inodes.extend([old.inodes / 2, old.itable_blocks.saturating_mul(INODES_PER_BLOCK), INODES_PER_BLOCK]);
+        // The layouts closest to the recorded fields first.
+        let mut tries = Vec::new();
         for &b in &blocks {
-            let mut inodes = near(old.inodes, INODES_PER_BLOCK).to_vec();
-            inodes.extend([
-                old.itable_blocks.saturating_mul(INODES_PER_BLOCK),
-                default_inodes(b),
-                INODES_PER_BLOCK,
-            ]);
-            for &i in &inodes {
+            for &i in inodes.iter().chain(&[default_inodes(b)]) {
                 for &j in &journal {
-                    let Ok(geo) = Geometry::new(b, i, j) else {
-                        continue;
-                    };
-                    let sb = SuperBlock::new(&geo, old.uuid, old.label, old.mkfs_time);
-                    if sb.validate(size).is_ok() && fits(img, &geo)? && root_fits(img, &geo)? {
-                        return Ok(Some(sb));
-                    }
+                    let changed = usize::from(b != old.blocks)
+                        + usize::from(i != old.inodes)
+                        + usize::from(j != old.journal_blocks);
+                    tries.push((changed, b, i, j));
                 }
+            }
+        }
+        tries.sort_by_key(|t| t.0);
+        tries.dedup();
+        for (_, b, i, j) in tries {
+            let Ok(geo) = Geometry::new(b, i, j) else {
+                continue;
+            };
+            let sb = SuperBlock::new(&geo, old.uuid, old.label, old.mkfs_time);
+            if sb.validate(size).is_ok() && plausible(img, &geo)? {
+                return Ok(Some(sb));
             }
         }
     }
     Ok(None)
+}
+
+/// Whether the metadata is all where `geo` says: [`fits`], [`root_fits`],
+/// and no inode bitmap bit set past the inode count.
+fn plausible(img: &mut Image, geo: &Geometry) -> io::Result<bool> {
+    if !fits(img, geo)? || !root_fits(img, geo)? {
+        return Ok(false);
+    }
+    // Those bits are all in the last block of the inode bitmap.
+    let last = geo.ibitmap_blocks.saturating_sub(1);
+    let mut map = vec![0u8; BS as usize];
+    img.read((geo.ibitmap_start + last) * BS, &mut map)?;
+    let first = last * BITS_PER_BLOCK;
+    Ok((geo.inodes.max(first)..first + BITS_PER_BLOCK).all(|b| !set(&map, b - first)))
 }
 
 /// Whether the metadata is where `geo` says: the state block's journal
@@ -318,9 +361,17 @@ fn fits(img: &mut Image, geo: &Geometry) -> io::Result<bool> {
     if end > img.device().size() || geo.data_start > geo.bbitmap_blocks * BITS_PER_BLOCK {
         return Ok(false);
     }
-    let mut prefix = vec![0u8; geo.data_start.div_ceil(8) as usize];
-    img.read(geo.bbitmap_start * BS, &mut prefix)?;
-    let marked = (0..geo.data_start).all(|b| set(&prefix, b));
+    // The first block of the bitmap, and the one holding the last bit
+    // before the data area (that is enough to see a layout shifted).
+    let mut marked = true;
+    for b in [0, geo.data_start.saturating_sub(1)] {
+        let index = b / BITS_PER_BLOCK;
+        let mut map = vec![0u8; BS as usize];
+        img.read((geo.bbitmap_start + index) * BS, &mut map)?;
+        let first = index * BITS_PER_BLOCK;
+        let upto = geo.data_start.min(first + BITS_PER_BLOCK);
+        marked &= (first..upto).all(|x| set(&map, x - first));
+    }
     Ok(StateBlock::decode_header(&state).is_ok() && marked)
 }
 
@@ -360,6 +411,13 @@ struct Checker {
     cleared: HashSet<u64>,
     /// What `-y` lost, by inode: said at the end with the inode's path.
     losses: Vec<(u64, String)>,
+    /// Free slots marked in use in the inode bitmap.
+    stale_ibits: Vec<u64>,
+    /// Extents whose blocks another inode owns (`-y`), to copy.
+    dups: Vec<(u64, Extent, String)>,
+    /// Some entry names an inode that is not in use and stays (below
+    /// `-y`): its slot may have been lost, so its blocks' owner is unknown.
+    dangling: bool,
     /// Inodes with a problem of their own (extents, sizes, counts, type).
     flawed: HashSet<u64>,
     /// Inodes whose blocks are not all known to be theirs alone: part of
@@ -557,6 +615,9 @@ impl Checker {
             damaged: HashSet::new(),
             cleared: HashSet::new(),
             losses: Vec::new(),
+            stale_ibits: Vec::new(),
+            dups: Vec::new(),
+            dangling: false,
             flawed: HashSet::new(),
             lost: HashSet::new(),
             claimed: Vec::new(),
@@ -589,10 +650,12 @@ impl Checker {
             let inode = self.full(ino)?;
             self.check_inode(ino, &inode)?;
         }
+        self.clone_dups()?;
         self.wanted = self.bad_owners();
         self.wanted.extend(self.losses.iter().map(|&(ino, _)| ino));
         self.walk_tree()?;
         self.check_orphans()?;
+        self.clear_stale_ibits()?;
         self.check_links()?;
         self.check_block_bitmap()?;
         self.check_summary()?;
@@ -767,12 +830,9 @@ impl Checker {
                 continue;
             }
             if Inode::is_free_slot(&slot) {
-                if marked
-                    && self.fixable(format!(
-                        "inode {ino}: free but marked in use in the inode bitmap"
-                    ))
-                {
-                    bitmap_clear(&mut want, ino - 1);
+                if marked {
+                    // Judged after the walk (`clear_stale_ibits`).
+                    self.stale_ibits.push(ino);
                 }
                 continue;
             }
@@ -894,8 +954,14 @@ impl Checker {
 
     /// Takes back the claim of `len` blocks from `pblk` (a run claimed by
     /// one inode, which no longer maps them).
-    fn unclaim(&mut self, pblk: u64, len: u64) {
-        for b in pblk..pblk.saturating_add(len) {
+    /// Nothing happens unless `ino` claimed exactly that run: a run it
+    /// did not claim (a block another inode owns) stays the other's.
+    fn unclaim(&mut self, ino: u64, pblk: u64, len: u64) {
+        let end = pblk.saturating_add(len);
+        if !self.runs.get(&pblk).is_some_and(|r| r.ino == ino && r.end == end) {
+            return;
+        }
+        for b in pblk..end {
             bitmap_clear(&mut self.claimed, b);
         }
         self.runs.remove(&pblk);
@@ -988,19 +1054,14 @@ impl Checker {
                 continue;
             }
             if let (true, Some((first, owner))) = (mend, self.taken(e.pblk, e.len.into())) {
-                // Each owner keeps the data: this one gets a copy, as
-                // e2fsck's pass 1B does; dropped if no room.
+                // Each owner keeps the data: this one gets a copy once every
+                // inode has claimed its blocks (`clone_dups`), as e2fsck's
+                // pass 1B does.  Kept in the map meanwhile, not claimed.
                 let msg = format!("{at}: block {first} already owned by inode {owner}");
-                rewrite = true;
-                let Some(copy) = self.clone_extent(ino, e)? else {
-                    self.mend(format!("{msg}; dropped (no free run to copy it to)"));
-                    self.losses.push((ino, format!("file blocks {}..{} (extent dropped)", e.lblk, e.end())));
-                    continue;
-                };
-                self.mend(format!("{msg}; copied to blocks from {}", copy.pblk));
-                end = copy.end();
-                mapped += u64::from(copy.len);
-                valid.push(copy);
+                self.dups.push((ino, *e, msg));
+                end = e.end();
+                mapped += u64::from(e.len);
+                valid.push(*e);
                 continue;
             }
             end = e.end();
@@ -1040,6 +1101,43 @@ impl Checker {
                 self.dirs_complete = false;
             }
             self.dir_extents.insert(ino, valid);
+        }
+        Ok(())
+    }
+
+    /// Gives each extent found in blocks another inode owns a copy of its
+    /// own, now that every inode has claimed its blocks (a free run is
+    /// then one nobody owns); an extent no free run can hold is dropped.
+    fn clone_dups(&mut self) -> io::Result<()> {
+        for (ino, e, msg) in std::mem::take(&mut self.dups) {
+            if !self.inodes.contains_key(&ino) {
+                continue; // cleared meanwhile
+            }
+            let mut inode = self.full(ino)?;
+            let map = self.fs.read_map(ino, &inode)?;
+            let mut exts = map.extents;
+            let Some(k) = exts.iter().position(|x| *x == e) else {
+                continue; // dropped by the rest of the repair
+            };
+            match self.clone_extent(ino, &e)? {
+                Some(copy) => {
+                    self.mend(format!("{msg}; copied to blocks from {}", copy.pblk));
+                    exts[k] = copy;
+                }
+                None => {
+                    self.mend(format!("{msg}; dropped (no free run to copy it to)"));
+                    let what = format!("file blocks {}..{} (extent dropped)", e.lblk, e.end());
+                    self.losses.push((ino, what));
+                    exts.remove(k);
+                }
+            }
+            let mut chain = map.chain;
+            for b in chain.drain(chain_len(exts.len()).min(chain.len())..) {
+                self.unclaim(ino, b, 1);
+            }
+            self.fs.put_extents(ino, &mut inode, &exts, &chain)?;
+            self.fs.put_inode(ino, Some(&inode))?;
+            self.inodes.insert(ino, Slim::of(&inode));
         }
         Ok(())
     }
@@ -1111,7 +1209,7 @@ impl Checker {
                     })
                     .count();
                 for e in exts.drain(keep..) {
-                    self.unclaim(e.pblk, e.len.into());
+                    self.unclaim(ino, e.pblk, e.len.into());
                 }
                 new.size = n * BS;
                 self.mend(format!("inode {ino}: {why}; size set to {}", new.size));
@@ -1124,7 +1222,7 @@ impl Checker {
             }
             (_, Some(why)) => {
                 for e in exts.drain(..) {
-                    self.unclaim(e.pblk, e.len.into());
+                    self.unclaim(ino, e.pblk, e.len.into());
                 }
                 new.size = 0;
                 self.mend(format!("inode {ino}: {why}; size and extents cleared"));
@@ -1149,10 +1247,10 @@ impl Checker {
             // are dropped, the blocks not needed freed.
             let capacity = INLINE_EXTENTS + chain.len() * EXTENTS_PER_BLOCK;
             for e in exts.drain(capacity.min(exts.len())..) {
-                self.unclaim(e.pblk, e.len.into());
+                self.unclaim(ino, e.pblk, e.len.into());
             }
             for b in chain.drain(chain_len(exts.len()).min(chain.len())..) {
-                self.unclaim(b, 1);
+                self.unclaim(ino, b, 1);
             }
             self.fs.put_extents(ino, &mut new, &exts, &chain)?;
         }
@@ -1184,10 +1282,10 @@ impl Checker {
         self.mend(format!("inode {ino}: {why}; cleared"));
         self.losses.push((ino, format!("cleared ({why})")));
         for e in exts {
-            self.unclaim(e.pblk, e.len.into());
+            self.unclaim(ino, e.pblk, e.len.into());
         }
         for b in chain {
-            self.unclaim(b, 1);
+            self.unclaim(ino, b, 1);
         }
         self.fs.put_inode(ino, None)?;
         self.fs.set_bit(self.fs.geo.ibitmap_start, ino - 1, false)?;
@@ -1306,7 +1404,7 @@ impl Checker {
                 .map(|(&start, r)| (start, r.end - start))
                 .collect();
             for (start, len) in own {
-                self.unclaim(start, len);
+                self.unclaim(ROOT_INO, start, len);
             }
             self.cleared.insert(ROOT_INO);
         }
@@ -1359,6 +1457,8 @@ impl Checker {
             if why != "unreadable" && self.mend_to(msg.clone(), "entry removed") {
                 return Ok(Some(Edit::Remove));
             }
+            self.dangling = true;
+            self.owners_known = false;
             if why == "unreadable" {
                 self.problem(msg);
             }
@@ -1409,6 +1509,20 @@ impl Checker {
         *self.refs.entry(target).or_default() += 1;
         *self.subdirs.entry(dir).or_default() += 1;
         Ok(edit)
+    }
+
+    /// The inode bitmap bits of free slots: cleared, unless an entry still
+    /// names a free inode (a lost slot, whose bit is the one trace left):
+    /// then only `-y`, which removes such entries, clears them.
+    fn clear_stale_ibits(&mut self) -> io::Result<()> {
+        let safe = !self.dangling || self.mending();
+        for ino in std::mem::take(&mut self.stale_ibits) {
+            let msg = format!("inode {ino}: free but marked in use in the inode bitmap");
+            if self.fixable_if(safe, msg) {
+                self.fs.set_bit(self.fs.geo.ibitmap_start, ino - 1, false)?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether reachable directory `a` is `d` or one of its ancestors.

@@ -87,6 +87,40 @@ fn anchor(block: &[u8], pos: usize) -> bool {
     })
 }
 
+/// The records from `q` to the block's end (their offsets), if each reads
+/// (a used one whole, with its hash and type right) and the last ends
+/// exactly at the block's end.
+fn chain(block: &[u8], q: usize) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut pos = q;
+    while pos < BS {
+        let r = read(block, pos)?;
+        let len_ok = r.rec_len >= dir_rec_len(r.name.len()) && r.rec_len % 8 == 0 && pos + r.rec_len <= BS;
+        if !len_ok || (r.ino != 0 && !(r.hash_ok && valid_dt(r.file_type))) {
+            return None;
+        }
+        out.push(pos);
+        pos += r.rec_len;
+    }
+    (pos == BS).then_some(out)
+}
+
+/// Where to resume after unreadable bytes at `pos`: the first record after
+/// it from which readable records lead exactly to the block's end (a lone
+/// plausible header is not enough), or the block's end.
+///
+/// A deleted entry stays in the free space of the record before it, with a
+/// length leading on into the live records: when that record's length is
+/// what was damaged, nothing tells the deleted entry from a live one, and
+/// it comes back (as with e2fsck): its inode, if free, loses the entry
+/// again, and if in use gets one more link (its count is set to match).
+fn resume(block: &[u8], pos: usize) -> usize {
+    (pos + 8..BS)
+        .step_by(8)
+        .find(|&q| anchor(block, q) && chain(block, q).is_some())
+        .unwrap_or(BS)
+}
+
 /// `block` rebuilt as the module describes it, with one line per fault
 /// (offset, what was wrong, what was done); `None` when every record
 /// parses.
@@ -98,7 +132,7 @@ pub(super) fn dir_block(block: &Block) -> Option<(Box<Block>, Vec<String>)> {
     let mut msgs = Vec::new();
     let mut pos = 0;
     while pos < BS {
-        let next = || (pos + 8..BS).step_by(8).find(|&q| anchor(&block[..], q)).unwrap_or(BS);
+        let next = || resume(&block[..], pos);
         let (ino, rec_len, file_type, name) = match read(&block[..], pos) {
             // An unused record keeps its length: what it covers was deleted.
             Some(r) if r.ino == 0 => (0, r.rec_len, DT_UNKNOWN, r.name),

@@ -656,3 +656,85 @@ fn preen_keeps_the_blocks_of_lost_inodes() {
     }
     assert!(t.fs.bit(g.ibitmap_start, victim - 1).unwrap(), "{out}");
 }
+
+/// A file and a directory map one block: the directory gets the copy, and
+/// everything afterwards (walk, record edits) uses the copy, never the
+/// file's block.
+#[test]
+fn a_directory_sharing_a_block_walks_its_copy() {
+    let img = Image::formatted();
+    let mut t = TestFs::open(&img);
+    let file = t.mkfile(ROOT_INO, "file", 1);
+    let dir = t.mkdir(ROOT_INO, "dir");
+    let sub = t.mkfile(dir, "inside", 1);
+    let shared = t.map(dir).extents[0].pblk;
+    let fblk = t.map(file).extents[0].pblk;
+    t.fs.img.write(fblk * BS, &[b'F'; 4096]).unwrap();
+    // The file now maps the directory's block as well (its only block).
+    let mut inode = t.inode(file);
+    let e = ext(0, 1, false, shared);
+    t.fs.put_extents(file, &mut inode, &[e], &[]).unwrap();
+    t.put(file, &inode);
+    t.fs.set_bit(t.fs.geo.bbitmap_start, fblk, false).unwrap();
+    t.finish();
+    let dir_before = *TestFs::open(&img).fs.img.block(shared).unwrap();
+    let (code, out) = fsck_out(&["-y"], &img);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(check_n(&img).0, 0, "{}", check_n(&img).1);
+    let mut t = TestFs::open(&img);
+    assert_eq!(t.lookup(dir, "inside"), Some(sub), "{out}");
+    // The lower inode (the file) kept the shared block, untouched by any
+    // directory repair; the directory reads its copy.
+    assert!(*t.fs.img.block(shared).unwrap() == dir_before, "{out}");
+    assert_ne!(t.map(dir).extents[0].pblk, shared);
+}
+
+/// The root's inode-table block zeroed: the walk cannot start, so -p may
+/// not free anything the lost inodes owned.
+#[test]
+fn preen_with_the_root_lost_frees_nothing() {
+    let (img, _) = populated();
+    let g = TestFs::open(&img).fs.geo;
+    let bitmap = |img: &Image| {
+        let mut t = TestFs::open(img);
+        t.fs.read_area(g.bbitmap_start, g.bbitmap_blocks).unwrap()
+    };
+    let before = bitmap(&img);
+    img.write_at(g.itable_start * BS, &[0u8; 4096]);
+    let (code, out) = fsck_out(&["-p"], &img);
+    assert_eq!(code, 4, "{out}");
+    assert!(bitmap(&img) == before, "-p freed blocks:\n{out}");
+}
+
+/// Superblocks whose layouts differ and both fit (one covers a prefix of
+/// the other): fsck does not guess, even at -y, and changes nothing.
+#[test]
+fn superblocks_that_both_fit_are_not_guessed_at() {
+    let img = Image::formatted();
+    let sb = img.sb(SB_PRIMARY_OFFSET);
+    let g = sb.geometry();
+    let geo = Geometry::new(g.blocks, g.inodes / 2, g.journal_blocks).unwrap();
+    let half = SuperBlock::new(&geo, sb.uuid, sb.label, sb.mkfs_time);
+    let mut buf = [0u8; SB_SIZE];
+    half.encode(&mut buf);
+    img.write_at(SB_PRIMARY_OFFSET, &buf);
+    let before = img.read();
+    let (code, out) = fsck_out(&["-y"], &img);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("fsck does not guess which"), "{out}");
+    assert!(img.read() == before, "{out}");
+}
+
+/// Superblocks that differ only in their label: -p copies the primary.
+#[test]
+fn superblocks_differing_in_label_are_preened() {
+    let img = Image::formatted();
+    let mut sb = img.sb(SB_BACKUP_OFFSET);
+    sb.label[0] = b'z';
+    let mut buf = [0u8; SB_SIZE];
+    sb.encode(&mut buf);
+    img.write_at(SB_BACKUP_OFFSET, &buf);
+    let (code, out) = fsck_out(&["-p"], &img);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(img.sb(SB_BACKUP_OFFSET), img.sb(SB_PRIMARY_OFFSET));
+}

@@ -284,8 +284,12 @@ impl Checker {
             let index = chain.len() as u64;
             let Some(c) = self.alloc_block(dir, Part::ExtentBlock { index })? else {
                 // Give back what was taken for this entry.
-                for x in chain.drain(had..).chain([b]) {
+                let taken: Vec<u64> = chain.drain(had..).collect();
+                for &x in &taken {
                     self.unclaim(dir, x, 1);
+                }
+                self.unclaim_as(dir, b, 1, Some(lblk));
+                for x in taken.into_iter().chain([b]) {
                     self.fs.set_bit(self.fs.geo.bbitmap_start, x, false)?;
                     self.released(1, 0)?;
                 }

@@ -33,7 +33,11 @@ use crate::image::{chain_len, Fs, Image};
 use crate::*;
 
 mod lostfound;
+mod media;
 mod salvage;
+mod superblock;
+
+use superblock::{fits, plausible, put_sbs, rebuild_sb, root_fits};
 
 /// How much a check may change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,10 +66,6 @@ pub const MAX_PASSES: usize = 10;
 const BS: u64 = BLOCK_SIZE as u64;
 /// Bitmap ranges reported one per line before the rest is summed up.
 const MAX_RANGES: usize = 20;
-/// Bad block ranges reported one per line before the rest is summed up.
-const MAX_BAD_RANGES: usize = 200;
-/// Unreadable in-use inodes named per inode table range.
-const MAX_LOST_NAMED: usize = 8;
 
 /// One problem.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,7 +145,8 @@ pub fn check_at(mut img: Image, mut level: Level) -> io::Result<(Report, Image)>
         (Ok(p), Ok(b)) if p == b => Some((*p, None)),
         (Ok(p), Ok(b)) => {
             // Both valid, different: the copy whose layout fits what is on
-            // the device (the primary when both or neither do).
+            // the device (the primary when the layouts are the same, or
+            // both or neither fit: see `guess` below).
             if !plausible(&mut img, &p.geometry())? && plausible(&mut img, &b.geometry())? {
                 Some((*b, Some(SB_PRIMARY_OFFSET)))
             } else {
@@ -157,11 +158,22 @@ pub fn check_at(mut img: Image, mut level: Level) -> io::Result<(Report, Image)>
         (Err(_), Err(_)) => None,
     };
     let differ = primary.is_ok() && backup.is_ok() && trusted.is_some_and(|(_, s)| s.is_some());
-    if differ && level == Level::Preen {
-        // Which copy is right is a guess: -y's to make.  Nothing else is
-        // repaired under a layout that may be wrong.
+    // Copies that differ in their layout: which is right is a guess when
+    // both fit the metadata (one may only cover a prefix of it) or neither
+    // does; fsck makes none, and repairs nothing under a layout that may
+    // be wrong.  Otherwise it is -y's to choose (at -p nothing is repaired
+    // either).  Copies that differ only in label, UUID or time: the
+    // primary is copied over the backup.
+    let layouts = match (&primary, &backup) {
+        (Ok(p), Ok(b)) if p.geometry() != b.geometry() => {
+            Some((plausible(&mut img, &p.geometry())?, plausible(&mut img, &b.geometry())?))
+        }
+        _ => None,
+    };
+    let guess = matches!(layouts, Some((a, b)) if a == b);
+    if guess || (layouts.is_some() && level == Level::Preen) {
         level = Level::Check;
-        report.needs_yes = true;
+        report.needs_yes = !guess;
     }
     let repair = level > Level::Check;
     let stale = trusted.and_then(|(_, stale)| stale);
@@ -247,11 +259,16 @@ pub fn check_at(mut img: Image, mut level: Level) -> io::Result<(Report, Image)>
     };
     if differ {
         let which = if stale == Some(SB_BACKUP_OFFSET) { "primary" } else { "backup" };
-        let msg = format!("superblocks differ (the {which} fits the metadata)");
-        report.needs_yes |= level == Level::Check && differ;
+        let msg = match layouts {
+            Some(_) if guess => "superblocks differ in their layout and nothing tells which is right \
+                 (both or neither fit the metadata); fsck does not guess which"
+                .to_string(),
+            Some(_) => format!("superblocks differ in their layout (the {which} fits the metadata)"),
+            None => "superblocks differ (not in their layout)".to_string(),
+        };
         report.problems.push(Problem {
-            msg: if level == Level::Yes { format!("{msg}; copied over the other") } else { msg },
-            fixed: level == Level::Yes,
+            msg: if repair { format!("{msg}; copied over the other") } else { msg },
+            fixed: repair,
         });
     }
     report.sb = Some(sb);
@@ -259,7 +276,7 @@ pub fn check_at(mut img: Image, mut level: Level) -> io::Result<(Report, Image)>
     fs.salvage = level == Level::Yes;
     let mut c = Checker::new(fs, level, report);
     if let (Some(offset), true) = (stale, repair) {
-        if !differ || level == Level::Yes {
+        if layouts.is_none() || level == Level::Yes {
             let mut buf = [0u8; SB_SIZE];
             sb.encode(&mut buf);
             c.fs.img.write(offset, &buf)?;
@@ -267,131 +284,6 @@ pub fn check_at(mut img: Image, mut level: Level) -> io::Result<(Report, Image)>
     }
     c.run()?;
     Ok((c.report, c.fs.img))
-}
-
-/// Stores `sb` as both superblocks.
-fn put_sbs(img: &mut Image, sb: &SuperBlock) -> io::Result<()> {
-    let mut buf = [0u8; SB_SIZE];
-    sb.encode(&mut buf);
-    img.write(SB_PRIMARY_OFFSET, &buf)?;
-    img.write(SB_BACKUP_OFFSET, &buf)
-}
-
-/// A superblock for an image whose superblocks both fail validation but
-/// decode (their checksums hold), or whose layout does not fit what is on
-/// the device: from the fields of either, the layouts mkfs could have made
-/// (the recorded areas, values near the recorded ones, the whole device,
-/// the default inode and journal sizes); the first whose state block,
-/// bitmaps and root directory are where it says.  `None` when none fits.
-fn rebuild_sb(img: &mut Image) -> io::Result<Option<SuperBlock>> {
-    let size = img.device().size();
-    let dev_blocks = (size / BS).min(MAX_BLOCKS);
-    for offset in [SB_PRIMARY_OFFSET, SB_BACKUP_OFFSET] {
-        let mut raw = [0u8; SB_SIZE];
-        img.read(offset, &mut raw)?;
-        let Ok(old) = SuperBlock::decode(&raw) else {
-            continue;
-        };
-        if old.blocks > dev_blocks {
-            // The device is smaller than the filesystem: a partition or
-            // device size may be wrong, not the superblock.
-            continue;
-        }
-        let near = |x: u64, unit: u64| {
-            vec![x, x.saturating_add(unit), x.saturating_sub(unit), x.saturating_mul(2)]
-        };
-        let mut blocks = near(old.blocks, 1);
-        blocks.extend([old.blocks.saturating_add(DATA_ALIGN_BLOCKS), dev_blocks]);
-        let mut journal = near(old.journal_blocks, 1);
-        journal.extend([
-            old.ibitmap_start.saturating_sub(old.journal_start),
-            JOURNAL_BLOCKS_DEFAULT,
-            JOURNAL_BLOCKS_MIN,
-        ]);
-        let mut inodes = near(old.inodes, INODES_PER_BLOCK);
-        inodes.extend([old.inodes / 2, old.itable_blocks.saturating_mul(INODES_PER_BLOCK), INODES_PER_BLOCK]);
-        // The layouts closest to the recorded fields first.
-        let mut tries = Vec::new();
-        for &b in &blocks {
-            for &i in inodes.iter().chain(&[default_inodes(b)]) {
-                for &j in &journal {
-                    let changed = usize::from(b != old.blocks)
-                        + usize::from(i != old.inodes)
-                        + usize::from(j != old.journal_blocks);
-                    tries.push((changed, b, i, j));
-                }
-            }
-        }
-        tries.sort_by_key(|t| t.0);
-        tries.dedup();
-        for (_, b, i, j) in tries {
-            let Ok(geo) = Geometry::new(b, i, j) else {
-                continue;
-            };
-            let sb = SuperBlock::new(&geo, old.uuid, old.label, old.mkfs_time);
-            if sb.validate(size).is_ok() && plausible(img, &geo)? {
-                return Ok(Some(sb));
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// Whether the metadata is all where `geo` says: [`fits`], [`root_fits`],
-/// and no inode bitmap bit set past the inode count.
-fn plausible(img: &mut Image, geo: &Geometry) -> io::Result<bool> {
-    if !fits(img, geo)? || !root_fits(img, geo)? {
-        return Ok(false);
-    }
-    // Those bits are all in the last block of the inode bitmap.
-    let last = geo.ibitmap_blocks.saturating_sub(1);
-    let mut map = vec![0u8; BS as usize];
-    img.read((geo.ibitmap_start + last) * BS, &mut map)?;
-    let first = last * BITS_PER_BLOCK;
-    Ok((geo.inodes.max(first)..first + BITS_PER_BLOCK).all(|b| !set(&map, b - first)))
-}
-
-/// Whether the metadata is where `geo` says: the state block's journal
-/// header decodes and the block bitmap marks every block before the data
-/// area in use (as every valid daxfs block bitmap does).
-fn fits(img: &mut Image, geo: &Geometry) -> io::Result<bool> {
-    let mut state = [0u8; STATE_SIZE];
-    img.read(STATE_BLOCK * BS, &mut state)?;
-    let end = geo.bbitmap_start.saturating_add(geo.bbitmap_blocks).saturating_mul(BS);
-    if end > img.device().size() || geo.data_start > geo.bbitmap_blocks * BITS_PER_BLOCK {
-        return Ok(false);
-    }
-    // The first block of the bitmap, and the one holding the last bit
-    // before the data area (that is enough to see a layout shifted).
-    let mut marked = true;
-    for b in [0, geo.data_start.saturating_sub(1)] {
-        let index = b / BITS_PER_BLOCK;
-        let mut map = vec![0u8; BS as usize];
-        img.read((geo.bbitmap_start + index) * BS, &mut map)?;
-        let first = index * BITS_PER_BLOCK;
-        let upto = geo.data_start.min(first + BITS_PER_BLOCK);
-        marked &= (first..upto).all(|x| set(&map, x - first));
-    }
-    Ok(StateBlock::decode_header(&state).is_ok() && marked)
-}
-
-/// Whether the root inode is a directory whose extents lie in the data
-/// area of `geo`.
-fn root_fits(img: &mut Image, geo: &Geometry) -> io::Result<bool> {
-    let Some(at) = geo.inode_offset(ROOT_INO) else {
-        return Ok(false);
-    };
-    if at.saturating_add(INODE_SIZE as u64) > img.device().size() {
-        return Ok(false);
-    }
-    let mut slot = [0u8; INODE_SIZE];
-    img.read(at, &mut slot)?;
-    let Ok(root) = Inode::decode(&slot) else {
-        return Ok(false);
-    };
-    let extents_fit = (0..root.inline_count())
-        .all(|k| matches!(root.inline_extent(k), Some(Ok(e)) if geo.is_data(e.pblk, e.len.into())));
-    Ok(root.is_dir() && root.parent == ROOT_INO && extents_fit)
 }
 
 struct Checker {
@@ -520,63 +412,6 @@ enum Part {
     Extent { lblk: u64, unwritten: bool },
     /// Extent block `index` of its chain.
     ExtentBlock { index: u64 },
-}
-
-/// What a bad block holds, for the report.  Each block also has a span
-/// (its part of the numbers the variant names); consecutive bad blocks of
-/// one variant with consecutive spans make one line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Held {
-    PrimarySb,
-    BackupSb,
-    State,
-    /// Span: bytes of the journal.
-    Journal,
-    /// Span: inode numbers.
-    InodeBitmap,
-    /// Span: block numbers.
-    BlockBitmap,
-    /// Span: inode numbers.
-    InodeTable,
-    /// Unused blocks before the data area.
-    Padding,
-    /// Blocks of an extent of `ino`; span: bytes of the file.
-    Data {
-        ino: u64,
-        unwritten: bool,
-    },
-    /// Span: positions in the extent chain of `ino`.
-    ExtentBlock {
-        ino: u64,
-    },
-    /// Owned by nothing, marked free in the block bitmap.
-    Free,
-    /// Owned by nothing, marked in use.
-    Leaked,
-    /// Marked in use, owned by nothing known while some owners are unknown.
-    Unknown,
-    /// Past the end of the filesystem.
-    Beyond,
-}
-
-impl Held {
-    /// Whether the blocks belong to nothing: the module never reads them
-    /// and does not allocate the bad ones, so they are no error (a note).
-    fn harmless(self) -> bool {
-        matches!(
-            self,
-            Held::Free | Held::Leaked | Held::Padding | Held::Beyond
-        )
-    }
-}
-
-/// Consecutive bad blocks holding consecutive parts of one thing.
-struct BadRange {
-    blocks: Range<u64>,
-    held: Held,
-    span: Range<u64>,
-    /// Some of them were found by a failed read (they are not listed).
-    read_failed: bool,
 }
 
 fn blocks(r: &Range<u64>) -> String {
@@ -957,8 +792,27 @@ impl Checker {
     /// Nothing happens unless `ino` claimed exactly that run: a run it
     /// did not claim (a block another inode owns) stays the other's.
     fn unclaim(&mut self, ino: u64, pblk: u64, len: u64) {
+        self.unclaim_as(ino, pblk, len, None);
+    }
+
+    /// Takes back the claim of extent `e` of `ino` (not a run it claimed
+    /// for another extent mapping the same blocks).
+    fn unclaim_ext(&mut self, ino: u64, e: &Extent) {
+        self.unclaim_as(ino, e.pblk, e.len.into(), Some(e.lblk.into()));
+    }
+
+    pub(super) fn unclaim_as(&mut self, ino: u64, pblk: u64, len: u64, lblk: Option<u64>) {
         let end = pblk.saturating_add(len);
-        if !self.runs.get(&pblk).is_some_and(|r| r.ino == ino && r.end == end) {
+        let ours = |r: &Run| {
+            r.ino == ino
+                && r.end == end
+                && match (r.part, lblk) {
+                    (Part::Extent { lblk: l, .. }, Some(want)) => l == want,
+                    (Part::ExtentBlock { .. }, None) => true,
+                    _ => false,
+                }
+        };
+        if !self.runs.get(&pblk).is_some_and(ours) {
             return;
         }
         for b in pblk..end {
@@ -1138,6 +992,10 @@ impl Checker {
             self.fs.put_extents(ino, &mut inode, &exts, &chain)?;
             self.fs.put_inode(ino, Some(&inode))?;
             self.inodes.insert(ino, Slim::of(&inode));
+            if inode.is_dir() {
+                // The walk reads the directory where its map now says.
+                self.dir_extents.insert(ino, exts);
+            }
         }
         Ok(())
     }
@@ -1209,7 +1067,7 @@ impl Checker {
                     })
                     .count();
                 for e in exts.drain(keep..) {
-                    self.unclaim(ino, e.pblk, e.len.into());
+                    self.unclaim_ext(ino, &e);
                 }
                 new.size = n * BS;
                 self.mend(format!("inode {ino}: {why}; size set to {}", new.size));
@@ -1222,7 +1080,7 @@ impl Checker {
             }
             (_, Some(why)) => {
                 for e in exts.drain(..) {
-                    self.unclaim(ino, e.pblk, e.len.into());
+                    self.unclaim_ext(ino, &e);
                 }
                 new.size = 0;
                 self.mend(format!("inode {ino}: {why}; size and extents cleared"));
@@ -1247,7 +1105,7 @@ impl Checker {
             // are dropped, the blocks not needed freed.
             let capacity = INLINE_EXTENTS + chain.len() * EXTENTS_PER_BLOCK;
             for e in exts.drain(capacity.min(exts.len())..) {
-                self.unclaim(ino, e.pblk, e.len.into());
+                self.unclaim_ext(ino, &e);
             }
             for b in chain.drain(chain_len(exts.len()).min(chain.len())..) {
                 self.unclaim(ino, b, 1);
@@ -1282,7 +1140,7 @@ impl Checker {
         self.mend(format!("inode {ino}: {why}; cleared"));
         self.losses.push((ino, format!("cleared ({why})")));
         for e in exts {
-            self.unclaim(ino, e.pblk, e.len.into());
+            self.unclaim_ext(ino, &e);
         }
         for b in chain {
             self.unclaim(ino, b, 1);
@@ -1399,12 +1257,18 @@ impl Checker {
     /// directory; an inode that was there is cleared.
     fn new_root(&mut self) -> io::Result<()> {
         if self.inodes.remove(&ROOT_INO).is_some() {
-            let own: Vec<(u64, u64)> = (self.runs.iter())
+            let own: Vec<(u64, u64, Option<u64>)> = (self.runs.iter())
                 .filter(|(_, r)| r.ino == ROOT_INO)
-                .map(|(&start, r)| (start, r.end - start))
+                .map(|(&start, r)| {
+                    let lblk = match r.part {
+                        Part::Extent { lblk, .. } => Some(lblk),
+                        Part::ExtentBlock { .. } => None,
+                    };
+                    (start, r.end - start, lblk)
+                })
                 .collect();
-            for (start, len) in own {
-                self.unclaim(ROOT_INO, start, len);
+            for (start, len, lblk) in own {
+                self.unclaim_as(ROOT_INO, start, len, lblk);
             }
             self.cleared.insert(ROOT_INO);
         }
@@ -1515,11 +1379,19 @@ impl Checker {
     /// names a free inode (a lost slot, whose bit is the one trace left):
     /// then only `-y`, which removes such entries, clears them.
     fn clear_stale_ibits(&mut self) -> io::Result<()> {
-        let safe = !self.dangling || self.mending();
+        // A walk cut short (a root lost with its inode-table block) may
+        // hide entries naming them too.
+        let safe = self.mending() || (!self.dangling && self.dirs_complete);
         for ino in std::mem::take(&mut self.stale_ibits) {
+            if self.inodes.contains_key(&ino) {
+                continue; // made since the scan (a new root, /lost+found)
+            }
             let msg = format!("inode {ino}: free but marked in use in the inode bitmap");
             if self.fixable_if(safe, msg) {
                 self.fs.set_bit(self.fs.geo.ibitmap_start, ino - 1, false)?;
+            } else {
+                // Its blocks may be the lost inode's.
+                self.owners_known = false;
             }
         }
         Ok(())
@@ -1827,74 +1699,6 @@ impl Checker {
         Ok(())
     }
 
-    /// The inodes the bad block report names: the owners of bad blocks
-    /// and the unreadable inodes (directories are named anyway).
-    fn bad_owners(&self) -> HashSet<u64> {
-        let end = self.fs.geo.blocks;
-        let mut out: HashSet<u64> = self.damaged.iter().copied().collect();
-        for r in self.fs.img.bad_blocks() {
-            for b in r.start..r.end.min(end) {
-                out.extend(self.run_at(b).map(|(_, run)| run.ino));
-            }
-        }
-        out
-    }
-
-    /// What block `b` (of the filesystem) holds, and its span.
-    fn held_at(&mut self, b: u64) -> io::Result<(Held, Range<u64>)> {
-        let geo = self.fs.geo;
-        let index = |start: u64, count: u64| b.checked_sub(start).filter(|&i| i < count);
-        // The bits of bitmap block `i`, of `n` in all.
-        let bits = |i: u64, n: u64| {
-            let first = i.saturating_mul(BITS_PER_BLOCK);
-            first..first.saturating_add(BITS_PER_BLOCK).min(n).max(first)
-        };
-        let held = if b == SB_PRIMARY_OFFSET / BS {
-            Held::PrimarySb
-        } else if b == SB_BACKUP_OFFSET / BS {
-            Held::BackupSb
-        } else if b == STATE_BLOCK {
-            Held::State
-        } else if let Some(i) = index(geo.journal_start, geo.journal_blocks) {
-            return Ok((Held::Journal, i * BS..(i + 1) * BS));
-        } else if let Some(i) = index(geo.ibitmap_start, geo.ibitmap_blocks) {
-            let r = bits(i, geo.inodes);
-            return Ok((Held::InodeBitmap, r.start + 1..r.end + 1));
-        } else if let Some(i) = index(geo.bbitmap_start, geo.bbitmap_blocks) {
-            return Ok((Held::BlockBitmap, bits(i, geo.blocks)));
-        } else if let Some(i) = index(geo.itable_start, geo.itable_blocks) {
-            let first = i * INODES_PER_BLOCK + 1;
-            return Ok((Held::InodeTable, first..first + INODES_PER_BLOCK));
-        } else if b < geo.data_start {
-            Held::Padding
-        } else if let Some((start, run)) = self.run_at(b) {
-            return Ok(match run.part {
-                Part::Extent { lblk, unwritten } => {
-                    let at = lblk.saturating_add(b - start).saturating_mul(BS);
-                    let held = Held::Data {
-                        ino: run.ino,
-                        unwritten,
-                    };
-                    (held, at..at.saturating_add(BS))
-                }
-                Part::ExtentBlock { index } => {
-                    (Held::ExtentBlock { ino: run.ino }, index..index + 1)
-                }
-            });
-        } else {
-            let marked = self.fs.bit(geo.bbitmap_start, b)?;
-            let bit_lost = self.fs.img.is_bad(geo.bbitmap_start + b / BITS_PER_BLOCK);
-            if !self.owners_known && (marked || bit_lost) {
-                Held::Unknown
-            } else if marked {
-                Held::Leaked
-            } else {
-                Held::Free
-            }
-        };
-        Ok((held, b..b + 1))
-    }
-
     /// The path of inode `ino`: the first entry naming it, in the first
     /// entry naming its directory... (`None`: not found).
     fn path(&self, ino: u64) -> Option<String> {
@@ -1923,166 +1727,6 @@ impl Checker {
         )
     }
 
-    /// What is lost with bad blocks holding `r.held`.
-    fn describe(&self, r: &BadRange) -> String {
-        let (a, z) = (r.span.start, r.span.end);
-        match r.held {
-            Held::PrimarySb => "primary superblock: lost; mount needs it (the backup is a copy)".into(),
-            Held::BackupSb => "backup superblock: lost; the primary is the only copy left".into(),
-            Held::State => "state block: lost; mount refuses the filesystem without it".into(),
-            Held::Journal => match self.journal_tx {
-                Some((seq, len)) if a < len => format!(
-                    "journal: committed transaction {seq} is lost (it cannot be replayed)"
-                ),
-                _ => "journal: no pending transaction in it, nothing lost".into(),
-            },
-            Held::InodeBitmap => format!(
-                "inode bitmap (inodes {a}..{}): lost; the inode table says which are in use",
-                z - 1
-            ),
-            Held::BlockBitmap => format!(
-                "block bitmap (blocks {a}..{}): lost; the extent maps say which are in use",
-                z - 1
-            ),
-            Held::InodeTable => {
-                let lost: Vec<u64> = (a..z)
-                    .filter(|i| self.damaged.contains(i) && self.slot_unreadable(*i))
-                    .collect();
-                let table = format!("inode table (inodes {a}..{}): those inodes are unreadable", z - 1);
-                if lost.is_empty() {
-                    return format!("{table}; none was in use, nothing lost");
-                }
-                let mut named: Vec<String> = lost.iter().take(MAX_LOST_NAMED).map(|&i| self.who(i)).collect();
-                if lost.len() > MAX_LOST_NAMED {
-                    named.push(format!("and {} more", lost.len() - MAX_LOST_NAMED));
-                }
-                format!("{table}; lost: {}", named.join(", "))
-            }
-            Held::Padding => "unused (before the data area): nothing lost".into(),
-            Held::Data { ino, unwritten } => {
-                let who = self.who(ino);
-                match self.inodes.get(&ino) {
-                    None => format!("blocks of {who}, freed by the repair: nothing lost"),
-                    Some(i) if i.is_dir() => format!("directory {who}: entries in it lost"),
-                    Some(i) if i.file_type() == S_IFLNK => format!("symlink {who}: its target is lost"),
-                    _ if unwritten => format!(
-                        "preallocated blocks of {who}, bytes {a}..{z}: nothing lost (unwritten, they read as zeroes)"
-                    ),
-                    Some(i) if a >= i.size => format!(
-                        "file data of {who}, bytes {a}..{z}: past the end of the file, nothing lost"
-                    ),
-                    Some(_) => format!(
-                        "file data of {who}, bytes {a}..{z}: lost; rewrite the range to clear it"
-                    ),
-                }
-            }
-            Held::ExtentBlock { ino } => format!(
-                "extent block of {}: the extents in it and after it in the chain are lost, with the data they map",
-                self.who(ino)
-            ),
-            Held::Free => "free: nothing lost".into(),
-            Held::Leaked => "marked in use but owned by nothing: nothing lost".into(),
-            Held::Unknown => {
-                "marked in use, owner unknown (inodes or extent maps are unreadable): what it held may be lost".into()
-            }
-            Held::Beyond => "past the end of the filesystem: nothing lost".into(),
-        }
-    }
-
-    /// One problem per range of bad blocks holding one thing: what it
-    /// holds and what is lost.
-    fn report_bad_blocks(&mut self) -> io::Result<()> {
-        let end = self.fs.geo.blocks;
-        let mut found: Vec<BadRange> = Vec::new();
-        for r in self.fs.img.bad_blocks() {
-            for b in r.start.min(end)..r.end.min(end) {
-                let (held, span) = self.held_at(b)?;
-                let read_failed = self.fs.img.read_failed(b);
-                match found.last_mut() {
-                    Some(last)
-                        if last.held == held
-                            && last.blocks.end == b
-                            && last.span.end == span.start =>
-                    {
-                        last.blocks.end = b + 1;
-                        last.span.end = span.end;
-                        last.read_failed |= read_failed;
-                    }
-                    _ => found.push(BadRange {
-                        blocks: b..b + 1,
-                        held,
-                        span,
-                        read_failed,
-                    }),
-                }
-            }
-            if r.end > end {
-                let beyond = r.start.max(end)..r.end;
-                found.push(BadRange {
-                    blocks: beyond.clone(),
-                    held: Held::Beyond,
-                    span: beyond,
-                    read_failed: false,
-                });
-            }
-        }
-        let rewrite = if self.repair {
-            self.fs.img.dirty_bad()
-        } else {
-            Vec::new()
-        };
-        for r in found.iter().take(MAX_BAD_RANGES) {
-            let how = if r.read_failed { " (read failed)" } else { "" };
-            let mut msg = format!("bad {}{how}: {}", blocks(&r.blocks), self.describe(r));
-            if rewrite.iter().any(|b| r.blocks.contains(b)) {
-                msg.push_str("; the repair has to rewrite it");
-            }
-            if r.held.harmless() {
-                self.report.notes.push(msg);
-            } else {
-                self.problem(msg);
-            }
-        }
-        if let Some(rest) = found.get(MAX_BAD_RANGES..).filter(|r| !r.is_empty()) {
-            let msg = format!("{} more ranges of bad blocks", rest.len());
-            if rest.iter().all(|r| r.held.harmless()) {
-                self.report.notes.push(msg);
-            } else {
-                self.problem(msg);
-            }
-        }
-        Ok(())
-    }
-
-    /// A repair that has to write a bad block is not made at all (its
-    /// parts must land together, and writing may clear the error without
-    /// restoring what was there): nothing is fixed, nothing changed.
-    fn refuse_bad_writes(&mut self) {
-        let bad = self.fs.img.dirty_bad();
-        if !self.repair || bad.is_empty() {
-            return;
-        }
-        for p in &mut self.report.problems {
-            p.fixed = false;
-        }
-        let changes = std::mem::take(&mut self.report.changes);
-        let undone = changes.into_iter().map(|c| format!("not done: {c}"));
-        self.report.notes.extend(undone);
-        let geo = self.fs.geo;
-        let mut list: Vec<String> = bad
-            .iter()
-            .take(MAX_RANGES)
-            .map(|&b| format!("{b} ({})", geo.area(b)))
-            .collect();
-        if bad.len() > MAX_RANGES {
-            list.push(format!("and {} more", bad.len() - MAX_RANGES));
-        }
-        self.problem(format!(
-            "nothing repaired: the repair has to write bad block(s) {}; clear them first \
-             (ndctl clear-errors, or write over them), then run fsck again",
-            list.join(", ")
-        ));
-    }
 }
 
 /// What is wrong with the size and extents of `inode` for its file type.

@@ -88,15 +88,17 @@ fn anchor(block: &[u8], pos: usize) -> bool {
 }
 
 /// The records from `q` to the block's end (their offsets), if each reads
-/// (a used one whole, with its hash and type right) and the last ends
+/// (a used one with a valid name) with a valid length and the last ends
 /// exactly at the block's end.
 fn chain(block: &[u8], q: usize) -> Option<Vec<usize>> {
     let mut out = Vec::new();
     let mut pos = q;
     while pos < BS {
         let r = read(block, pos)?;
+        // Hashes and types are what the salvage mends: only the lengths
+        // must hold.
         let len_ok = r.rec_len >= dir_rec_len(r.name.len()) && r.rec_len % 8 == 0 && pos + r.rec_len <= BS;
-        if !len_ok || (r.ino != 0 && !(r.hash_ok && valid_dt(r.file_type))) {
+        if !len_ok {
             return None;
         }
         out.push(pos);
@@ -248,6 +250,17 @@ mod tests {
         assert!(msgs[0].contains("made free"), "{msgs:?}");
         // Salvaged once, the block parses.
         assert!(dir_block(&out).is_none());
+    }
+
+    #[test]
+    fn records_after_a_bad_length_are_kept_with_their_own_faults_mended() {
+        let mut b = block_with(&[(5, b"abc"), (6, b"def"), (7, b"ghi"), (8, b"jkl")]);
+        let second = dir_rec_len(3);
+        b[second + 8] = 0xff; // bad length on the 2nd
+        b[3 * second + 12] ^= 1; // bad hash on the 4th
+        let (out, msgs) = dir_block(&b).unwrap();
+        let inos: Vec<u64> = names(&out).iter().map(|r| r.0).collect();
+        assert_eq!(inos, vec![5, 6, 7, 8], "{msgs:?}");
     }
 
     #[test]

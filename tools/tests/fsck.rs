@@ -558,6 +558,19 @@ fn a_cleared_metadata_bit_keeps_the_superblock() {
     assert_eq!(check_n(&img).0, 0);
 }
 
+/// Rewrites the primary superblock (valid) with half the inodes; the
+/// superblock it had.
+fn halve_primary_inodes(img: &Image) -> SuperBlock {
+    let sb = img.sb(SB_PRIMARY_OFFSET);
+    let g = sb.geometry();
+    let geo = Geometry::new(g.blocks, g.inodes / 2, g.journal_blocks).unwrap();
+    let half = SuperBlock::new(&geo, sb.uuid, sb.label, sb.mkfs_time);
+    let mut buf = [0u8; SB_SIZE];
+    half.encode(&mut buf);
+    img.write_at(SB_PRIMARY_OFFSET, &buf);
+    sb
+}
+
 /// Superblocks that differ: -p changes nothing (which copy is right is
 /// -y's call); -y keeps the copy that fits the metadata (here the backup:
 /// the primary's inode count leaves an in-use inode out).
@@ -565,13 +578,7 @@ fn a_cleared_metadata_bit_keeps_the_superblock() {
 fn differing_superblocks_keep_the_one_that_fits() {
     let img = Image::formatted();
     high_inode(&img, 3000);
-    let sb = img.sb(SB_PRIMARY_OFFSET);
-    let g = sb.geometry();
-    let geo = Geometry::new(g.blocks, g.inodes / 2, g.journal_blocks).unwrap();
-    let bad = SuperBlock::new(&geo, sb.uuid, sb.label, sb.mkfs_time);
-    let mut buf = [0u8; SB_SIZE];
-    bad.encode(&mut buf);
-    img.write_at(SB_PRIMARY_OFFSET, &buf);
+    let sb = halve_primary_inodes(&img);
     let before = img.read();
     let (code, out) = fsck_out(&["-p"], &img);
     assert_eq!(code, 4, "{out}");
@@ -711,13 +718,7 @@ fn preen_with_the_root_lost_frees_nothing() {
 #[test]
 fn superblocks_that_both_fit_are_not_guessed_at() {
     let img = Image::formatted();
-    let sb = img.sb(SB_PRIMARY_OFFSET);
-    let g = sb.geometry();
-    let geo = Geometry::new(g.blocks, g.inodes / 2, g.journal_blocks).unwrap();
-    let half = SuperBlock::new(&geo, sb.uuid, sb.label, sb.mkfs_time);
-    let mut buf = [0u8; SB_SIZE];
-    half.encode(&mut buf);
-    img.write_at(SB_PRIMARY_OFFSET, &buf);
+    halve_primary_inodes(&img);
     let before = img.read();
     let (code, out) = fsck_out(&["-y"], &img);
     assert_eq!(code, 4, "{out}");

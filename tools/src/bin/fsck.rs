@@ -82,7 +82,6 @@ fn merged(reports: Vec<Report>, all: bool) -> Report {
     let last = reports.len().saturating_sub(1);
     for (i, r) in reports.into_iter().enumerate() {
         out.sb = out.sb.or(r.sb);
-        out.needs_yes |= r.needs_yes;
         for p in r.problems {
             // Passes before the last repaired what they report, or met it
             // again later.

@@ -88,9 +88,6 @@ pub struct Report {
     pub notes: Vec<String>,
     /// The superblock the check trusted (`None`: no valid superblock).
     pub sb: Option<SuperBlock>,
-    /// Some problem has a repair that only `-y` makes (reported unfixed by
-    /// `-p`).
-    pub needs_yes: bool,
 }
 
 impl Report {
@@ -173,7 +170,6 @@ pub fn check_at(mut img: Image, mut level: Level) -> io::Result<(Report, Image)>
     let guess = matches!(layouts, Some((a, b)) if a == b);
     if guess || (layouts.is_some() && level == Level::Preen) {
         level = Level::Check;
-        report.needs_yes = !guess;
     }
     let repair = level > Level::Check;
     let stale = trusted.and_then(|(_, stale)| stale);
@@ -529,7 +525,6 @@ impl Checker {
     /// repair it.
     fn mend(&mut self, msg: String) -> bool {
         let fixed = self.level == Level::Yes;
-        self.report.needs_yes |= self.level == Level::Preen;
         self.report.problems.push(Problem { msg, fixed });
         fixed
     }
@@ -1189,7 +1184,7 @@ impl Checker {
             _ => {
                 let msg = "root inode is not an in-use directory".to_string();
                 if self.slot_unreadable(ROOT_INO) || !self.mending() {
-                    self.mend_if(false, msg, "");
+                    self.problem(msg);
                     self.dirs_complete = false;
                     return Ok(());
                 }
